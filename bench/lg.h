@@ -1,0 +1,186 @@
+/* Shared declarations of the cbx-loadgen benchmark client (bench/).
+ * Only the load generator uses this; nothing in the daemon includes it. */
+#ifndef CBX_LG_H
+#define CBX_LG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A growable byte buffer. Owned by whoever holds the struct; free with
+ * lg_buf_free(). */
+struct lg_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+int lg_buf_append(struct lg_buf *b, const void *d, size_t n);
+int lg_buf_printf(struct lg_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void lg_buf_consume(struct lg_buf *b, size_t n);
+void lg_buf_free(struct lg_buf *b);
+
+/* Incremental HTTP/1.1 response parser (lg_http.c). */
+enum lg_http_state {
+	LG_HS_HEAD,
+	LG_HS_LEN,
+	LG_HS_CHUNK_SIZE,
+	LG_HS_CHUNK_DATA,
+	LG_HS_CHUNK_CRLF,
+	LG_HS_TRAILER,
+	LG_HS_CLOSE,
+	LG_HS_DONE,
+};
+
+struct lg_http {
+	enum lg_http_state state;
+	int status;
+	int conn_close;   /* the server said Connection: close */
+	int headers_new;  /* set when the head was parsed; the caller clears it */
+	long long left;   /* bytes left in the body or the current chunk */
+	char last_modified[64];
+	char etag[64];
+};
+
+void lg_http_reset(struct lg_http *h);
+/* Parses p[0..n). Appends decoded body bytes to body. Returns the number of
+ * bytes consumed (it stops after the end of one response, state DONE), or
+ * -1 on a malformed response. */
+ssize_t lg_http_parse(struct lg_http *h, const char *p, size_t n,
+		      struct lg_buf *body);
+/* The peer closed: returns 0 when that ends the response cleanly. */
+int lg_http_eof(struct lg_http *h);
+
+/* Process figures (lg_proc.c). */
+struct lg_pstat {
+	int ok;
+	double cpu_s;   /* utime + stime of all listed processes */
+	long rss_kb;    /* sum of VmRSS */
+	long pss_kb;    /* sum of Pss (smaps_rollup), shared pages split */
+	long threads;
+};
+
+int lg_proc_read(const pid_t *pids, int npids, struct lg_pstat *out);
+double lg_self_cpu_s(void);
+/* Kernel-wide figures: TCP socket buffer memory and slab, in KiB. */
+long lg_kernel_tcp_mem_kb(void);
+long lg_kernel_slab_kb(void);
+/* Counts ESTABLISHED IPv4 TCP sockets whose local port is port (the
+ * server's side of our connections) and how many of them still have unread
+ * bytes in their receive queue. Returns 0, or -1 when sock_diag fails. */
+int lg_diag_count(uint16_t port, long *established, long *unread);
+
+/* ---- the run: options, connections, counters (loadgen.c, lg_conn.c) ---- */
+
+enum lg_server_kind { LG_CBX, LG_NCHAN };
+enum lg_transport { LG_LP, LG_STREAM, LG_SSE };
+enum lg_scenario { LG_MAILBOX, LG_FANOUT, LG_PUBLISH, LG_IDLE, LG_CHURN };
+
+struct lg_opts {
+	enum lg_server_kind server;
+	enum lg_transport transport;
+	enum lg_scenario scenario;
+	uint32_t sub_ip;     /* network order */
+	uint16_t sub_port;
+	uint32_t pub_ip;
+	uint16_t pub_port;
+	int n;               /* subscribers (churn: concurrent slots) */
+	int rounds;          /* measured rounds, after one warm-up round */
+	int batch;           /* messages per publish POST (cometboxd) */
+	int pub_conns;
+	pid_t pids[16];
+	int npids;
+	int src_addrs;       /* bind to 127.0.0.1 .. 127.0.0.src_addrs */
+	int settle_ms;
+	int gap_ms;
+	int round_timeout_ms;
+	int max_seconds;
+	long pub_messages;   /* publish scenario: total messages */
+	int pub_queues;      /* publish scenario: queues written round-robin */
+	double duration_s;   /* publish and churn scenarios: time bound */
+	long max_cycles;     /* churn: bound on completed cycles */
+	const char *label;
+	const char *mode;
+	char tag[16];        /* queue-name prefix unique to this run */
+};
+
+enum lg_role { LG_SUB, LG_PUB };
+
+/* One client connection. Subscriber connections live in lg_r.subs[], one
+ * per subscriber (or churn slot); publisher ones in lg_r.pubs[]. */
+struct lg_conn {
+	int fd;               /* -1 when closed */
+	enum lg_role role;
+	uint32_t idx;
+	uint32_t queue;
+	int connecting;
+	int want_out;         /* EPOLLOUT is in the interest set */
+	int req_written;      /* the current request was fully sent */
+	int busy;             /* a request is outstanding */
+	int held;             /* stream/SSE: a 200 head arrived */
+	int dead;             /* given up on; excluded from expectations */
+	int reconnects;
+	uint64_t cursor;      /* cometboxd: highest message id seen */
+	char sse_id[64];      /* Nchan SSE: last event id */
+	struct lg_buf out;
+	size_t out_off;
+	struct lg_buf in;
+	struct lg_buf body;
+	struct lg_http http;
+	uint32_t job_msgs;    /* publisher: messages in the outstanding POST */
+	uint32_t cycle;       /* churn: cycle number of this slot */
+	int64_t cycle_t0;     /* churn: when this cycle connected */
+	int cycle_got;        /* churn: the cycle's message arrived */
+};
+
+struct lg_run {
+	int epfd;
+	int64_t t0_ns;
+	struct lg_conn *subs;
+	int nsubs;
+	struct lg_conn *pubs;
+	int held;             /* stream/SSE subscribers with a 200 head */
+	int lp_waiting;       /* long-polls whose request is sent, unanswered */
+	int running;          /* subscribers reconnect while set */
+	long err_connect;     /* connect or socket errors */
+	long err_http;        /* non-2xx answers */
+	long err_proto;       /* unparsable answers */
+	long err_closed;      /* unexpected closes by the server */
+	long sub_reconnects;
+	long stream_ends;     /* streams the server ended cleanly */
+	long deliveries;      /* markers seen, before any dedup */
+	long lp_answers;
+	long lp_empty;        /* long-poll answers without a message */
+	long gaps;
+	long kicks;
+	long pub_requests;
+	long pub_ok_msgs;
+	long pub_err_msgs;
+	int pub_inflight;
+	int64_t pub_first_us; /* first publish sent in the current window */
+	int64_t pub_last_us;  /* last publish answered */
+};
+
+extern struct lg_opts lg_o;
+extern struct lg_run lg_r;
+
+int64_t lg_now_us(void);
+int lg_queue_name(char *buf, size_t cap, uint32_t q);
+int lg_sub_open(struct lg_conn *c);
+int lg_pub_open(struct lg_conn *c);
+void lg_conn_close(struct lg_conn *c);
+void lg_conn_event(struct lg_conn *c, uint32_t events);
+void lg_pub_kick(struct lg_conn *c);
+
+/* Scenario hooks, implemented in loadgen.c. */
+/* Builds the next publish request into req; returns its message count, or 0
+ * when there is nothing to publish now. */
+uint32_t lg_job_next(struct lg_buf *req);
+void lg_on_delivery(struct lg_conn *c, uint32_t seq, uint32_t dest,
+		    int64_t t_pub_us, int64_t now_us);
+/* A long-poll answer or a stream end was handled; returns 1 when the
+ * subscriber should go on (re-poll or reconnect), 0 to leave it closed. */
+int lg_sub_continue(struct lg_conn *c);
+
+#endif
