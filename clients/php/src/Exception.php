@@ -33,12 +33,9 @@ if (!\class_exists(Exception::class, false)) {
         /** An HTTP error status without a cometbox error body (e.g. from a proxy). */
         public const HTTP_ERROR = 'http_error';
 
-        /** @var int */
-        private $status;
-        /** @var string */
-        private $errorCode;
-        /** @var string */
-        private $detail;
+        private int $status = 0;
+        private string $errorCode = '';
+        private string $detail = '';
 
         public function __construct(
             string $message,

@@ -55,7 +55,7 @@ final class Encoder
             $cp = self::codePoint($m[0][0]);
             throw self::invalid(\sprintf(
                 '%sdata contains U+%04X at byte offset %d, which XML cannot carry; '
-                . 'publishJson() sends any string',
+                . 'publish it as JSON instead',
                 $where,
                 $cp,
                 $m[0][1]
@@ -115,7 +115,7 @@ final class Encoder
     {
         $n = \count($messages);
         if ($n === 0) {
-            throw self::invalid('publishMany() needs at least one message');
+            throw self::invalid('a batch needs at least one message');
         }
         if ($n > self::MAX_BATCH) {
             throw self::invalid(\sprintf('a batch holds at most %d messages, got %d', self::MAX_BATCH, $n));
