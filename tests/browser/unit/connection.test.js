@@ -1,0 +1,403 @@
+/*
+ * Unit tests of the connection state machine in clients/js/cometbox.js,
+ * driven through subscribe() with an injected fetch that plays the server:
+ * resume with since, de-duplication across reconnects, multiplexing, stop
+ * statuses, Retry-After, backoff reset, kick, buffering probe, watchdog.
+ * Timings are shrunk through the options. No browser, no daemon.
+ */
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+
+const cometbox = require(path.join(__dirname, '..', '..', '..', 'clients', 'js', 'cometbox.js'));
+
+function memoryStorage() {
+  const m = new Map();
+  return {
+    map: m,
+    getItem: (k) => (m.has(k) ? m.get(k) : null),
+    setItem: (k, v) => { m.set(k, String(v)); },
+    removeItem: (k) => { m.delete(k); }
+  };
+}
+
+const FAST = {
+  backoffMin: 20, backoffMax: 200, tick: 10, connectTimeout: 2000,
+  firstLineTimeout: 150, heartbeat: 100, watchdog: 300, pollTimeout: 2000
+};
+
+let seq = 0;
+function base() { return `http://test${++seq}.invalid:1800`; }
+
+/* A fake server: every fetch() is handed to the next handler in `plan`
+ * (the last one repeats). A handler gets {url, init} and returns a Response
+ * or a Promise of one. */
+function fakeServer(plan) {
+  const requests = [];
+  const waiters = [];
+  function fetch(url, init) {
+    const req = { url, init, at: Date.now() };
+    requests.push(req);
+    const h = plan[Math.min(requests.length - 1, plan.length - 1)];
+    for (const w of waiters.splice(0)) w();
+    return Promise.resolve().then(() => h(req));
+  }
+  async function waitRequests(n, ms = 3000) {
+    const deadline = Date.now() + ms;
+    while (requests.length < n) {
+      if (Date.now() > deadline) throw new Error(`waited for ${n} requests, got ${requests.length}: ${requests.map((r) => r.url).join(' ')}`);
+      await new Promise((r) => { waiters.push(r); setTimeout(r, 20); });
+    }
+  }
+  return { fetch, requests, waitRequests };
+}
+
+function streamResponse(chunks, { end = true, headers = {} } = {}) {
+  const enc = new TextEncoder();
+  let ctl;
+  const body = new ReadableStream({
+    start(c) {
+      ctl = c;
+      for (const ch of chunks) c.enqueue(typeof ch === 'string' ? enc.encode(ch) : ch);
+      if (end) c.close();
+    }
+  });
+  const res = new Response(body, {
+    status: 200,
+    headers: Object.assign({ 'Content-Type': 'application/x-ndjson; charset=utf-8' }, headers)
+  });
+  res.controller = ctl;
+  return res;
+}
+
+function jsonResponse(status, value, headers = {}) {
+  return new Response(JSON.stringify(value), {
+    status, headers: Object.assign({ 'Content-Type': 'application/json' }, headers)
+  });
+}
+
+function msg(id, queue, data) { return { id, queue, data: data === undefined ? `m${id}` : data }; }
+
+async function until(cond, what, ms = 3000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function connOf(b) {
+  const c = Object.values(cometbox._internal.connections).filter((x) => x.base === b);
+  assert.equal(c.length, 1);
+  return c[0];
+}
+
+test('stream: each message once, in order, across a reconnect that replays', async () => {
+  const b = base();
+  const line = (...m) => JSON.stringify(m) + '\n';
+  const srv = fakeServer([
+    // first connection: two messages split across chunks in the middle of a line
+    () => streamResponse([line(msg(1, 'a')).slice(0, 7), line(msg(1, 'a')).slice(7) + line(msg(2, 'a')).slice(0, 3),
+      line(msg(2, 'a')).slice(3)]),
+    // the reconnect replays 2 (already delivered) and brings 3
+    () => streamResponse([line(msg(2, 'a'), msg(3, 'a'))], { end: false })
+  ]);
+  const got = [];
+  const statuses = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage(), onStatus: (s) => statuses.push(s)
+  }));
+  await until(() => got.length === 3, '3 messages');
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.equal(srv.requests[0].url, `${b}/stream/a`);
+  assert.equal(srv.requests[1].url, `${b}/stream/a?since=2`);
+  assert.equal(srv.requests[0].init.cache, 'no-store');
+  assert.deepEqual(statuses.slice(0, 2), ['connecting', 'open']);
+  assert.ok(!statuses.includes('retrying'), 'a clean end with progress reconnects without retrying: ' + statuses);
+  sub.stop();
+  assert.deepEqual(statuses.slice(-1), ['stopped']);
+  assert.equal(sub.status, 'stopped');
+});
+
+test('cursor survives a reload through storage; a reload does not replay', async () => {
+  const b = base();
+  const store = memoryStorage();
+  const srv = fakeServer([
+    () => streamResponse([JSON.stringify([msg(10, 'a'), msg(11, 'b')]) + '\n'], { end: false }),
+    () => streamResponse([JSON.stringify([msg(11, 'b'), msg(12, 'a')]) + '\n'], { end: false })
+  ]);
+  const got1 = [];
+  const s1 = cometbox.subscribe(b, ['a', 'b'], (m) => got1.push(m.id), Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: store
+  }));
+  await until(() => got1.length === 2, 'first page');
+  s1.stop();
+  // "reload": a new subscription with the same storage
+  const got2 = [];
+  const s2 = cometbox.subscribe(b, ['a', 'b'], (m) => got2.push(m.id), Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: store
+  }));
+  await until(() => got2.length === 1, 'second page');
+  assert.deepEqual(got2, [12]);
+  assert.equal(srv.requests[1].url, `${b}/stream/a,b?since=11`);
+  s2.stop();
+});
+
+test('subscriptions of one page share one request (multiplexing)', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(200, [msg(5, 'a'), msg(6, 'b')]),
+    () => new Promise(() => {}) // then hold forever
+  ]);
+  const a = [], bb = [];
+  const opts = Object.assign({}, FAST, { transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage() });
+  const s1 = cometbox.subscribe(b, 'a', (m) => a.push(m.id), opts);
+  const s2 = cometbox.subscribe(b, 'b', (m) => bb.push(m.id), opts);
+  await until(() => a.length === 1 && bb.length === 1, 'both');
+  assert.equal(srv.requests[0].url, `${b}/poll/a,b`, 'one request for both subscriptions');
+  assert.equal(srv.requests[1].url, `${b}/poll/a,b?since=6`, 'the next poll resumes after the last id');
+  s1.stop();
+  await srv.waitRequests(3);
+  assert.equal(srv.requests[2].url, `${b}/poll/b?since=6`, 'after a stop the request carries the rest');
+  s2.stop();
+  assert.equal(Object.values(cometbox._internal.connections).filter((c) => c.base === b).length, 0);
+});
+
+test('401, 403, 404, 410 stop for good', async () => {
+  for (const status of [401, 403, 404, 410]) {
+    const b = base();
+    const srv = fakeServer([() => jsonResponse(status, { error: 'x', detail: 'no way' })]);
+    const statuses = [];
+    let error = null;
+    cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+      transport: 'stream', fetch: srv.fetch, storage: memoryStorage(),
+      onStatus: (s) => statuses.push(s), onError: (e) => { error = e; }
+    }));
+    await until(() => statuses.includes('stopped'), `stopped on ${status}`);
+    assert.equal(error.status, status);
+    assert.match(error.message, /no way/);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(srv.requests.length, 1, `no retry after ${status}`);
+    assert.ok(!statuses.includes('retrying'));
+  }
+});
+
+test('503 with Retry-After waits at least that long, then resumes', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(503, { error: 'unavailable' }, { 'Retry-After': '1' }),
+    () => streamResponse(['[]\n'], { end: false })
+  ]);
+  const statuses = [];
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage(), onStatus: (s) => statuses.push(s)
+  }));
+  await srv.waitRequests(2, 4000);
+  const gap = srv.requests[1].at - srv.requests[0].at;
+  assert.ok(gap >= 990, `retried after ${gap} ms, Retry-After said 1 s`);
+  await until(() => statuses.at(-1) === 'open', 'open');
+  assert.deepEqual(statuses, ['connecting', 'retrying', 'open']);
+  sub.stop();
+});
+
+test('backoff grows while connections fail and resets only after a first line', async () => {
+  const b = base();
+  let mode = 'fail';
+  const srv = fakeServer([() => (mode === 'fail'
+    ? Promise.reject(new TypeError('connection refused'))
+    : streamResponse(['[]\n'], { end: false }))]);
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage(), backoffMin: 5, backoffMax: 40
+  }));
+  await srv.waitRequests(5);
+  const conn = connOf(b);
+  assert.ok(conn.attempt >= 4, `attempt counter ${conn.attempt}`);
+  // a 200 whose body never brings a line does not reset it
+  mode = 'ok';
+  await until(() => conn.status === 'open', 'open');
+  assert.equal(conn.attempt, 0);
+  // every retry waited at least backoffMin: no tight loop
+  for (let i = 1; i < 5; i++) {
+    assert.ok(srv.requests[i].at - srv.requests[i - 1].at >= 4, 'retry too soon');
+  }
+  sub.stop();
+});
+
+test('a mute stream does not reset the backoff', async () => {
+  const b = base();
+  const srv = fakeServer([() => streamResponse([], { end: true })]);
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage(), backoffMin: 5, backoffMax: 40
+  }));
+  await srv.waitRequests(4);
+  assert.ok(connOf(b).attempt >= 3, `attempt ${connOf(b).attempt}`);
+  assert.equal(sub.status, 'retrying');
+  sub.stop();
+});
+
+test('kick stops for good and tells the application', async () => {
+  const b = base();
+  const srv = fakeServer([() => streamResponse([
+    JSON.stringify([msg(1, 'a')]) + '\n',
+    JSON.stringify([{ type: 'kick', reason: 'spam' }]) + '\n'
+  ], { end: true })]);
+  const got = [];
+  let kicked = null;
+  const statuses = [];
+  cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage(),
+    onKick: (reason) => { kicked = reason; }, onStatus: (s) => statuses.push(s)
+  }));
+  await until(() => kicked !== null, 'kick');
+  assert.equal(kicked, 'spam');
+  assert.deepEqual(got, [1]);
+  assert.equal(statuses.at(-1), 'stopped');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(srv.requests.length, 1, 'no reconnect after a kick');
+});
+
+test('gaps reach onGap before the messages that follow', async () => {
+  const b = base();
+  const gap = { type: 'gap', queue: 'a', from: 41, to: 57, reason: 'overflow' };
+  const srv = fakeServer([
+    () => jsonResponse(200, [gap, msg(58, 'a')]),
+    () => new Promise(() => {})
+  ]);
+  const events = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => events.push(['msg', m.id]), Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(),
+    onGap: (g) => events.push(['gap', g.from, g.to, g.reason])
+  }));
+  await until(() => events.length === 2, 'gap and message');
+  assert.deepEqual(events, [['gap', 41, 57, 'overflow'], ['msg', 58]]);
+  sub.stop();
+});
+
+test('buffering proxy: no first line in time makes the client long-poll and remember it', async () => {
+  const b = base();
+  const store = memoryStorage();
+  const srv = fakeServer([
+    (req) => (req.url.includes('/stream/')
+      ? streamResponse([], { end: false }) // headers, then nothing: held back
+      : jsonResponse(200, [msg(7, 'a')])),
+    (req) => (req.url.includes('/poll/') ? jsonResponse(200, [msg(7, 'a')]) : streamResponse([], { end: false })),
+    () => new Promise(() => {})
+  ]);
+  const got = [];
+  const transports = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => { got.push(m.id); transports.push(sub.transport); },
+    Object.assign({}, FAST, { fetch: srv.fetch, storage: store }));
+  await until(() => got.length === 1, 'message over long-poll');
+  assert.match(srv.requests[0].url, /\/stream\/a$/);
+  assert.match(srv.requests[1].url, /\/poll\/a$/);
+  assert.deepEqual(transports, ['longpoll']);
+  assert.ok(Number(store.getItem(`cometbox:buffered:${b}`)) > 0, 'buffered flag stored');
+  sub.stop();
+  // a new page in the same session starts with long-poll at once
+  const srv2 = fakeServer([() => new Promise(() => {})]);
+  const sub2 = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, { fetch: srv2.fetch, storage: store }));
+  await srv2.waitRequests(1);
+  assert.match(srv2.requests[0].url, /\/poll\/a\?since=7$/);
+  sub2.stop();
+  // ... until bufferedRetry has passed
+  store.setItem(`cometbox:buffered:${b}`, String(Date.now() - 11 * 60 * 1000));
+  const srv3 = fakeServer([() => new Promise(() => {})]);
+  const sub3 = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, { fetch: srv3.fetch, storage: store }));
+  await srv3.waitRequests(1);
+  assert.match(srv3.requests[0].url, /\/stream\/a\?since=7$/);
+  sub3.stop();
+});
+
+test('watchdog: a stream silent for longer than the watchdog is replaced', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => streamResponse([JSON.stringify([msg(1, 'a')]) + '\n'], { end: false }), // then silence
+    () => streamResponse([JSON.stringify([msg(2, 'a')]) + '\n'], { end: false })
+  ]);
+  const got = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'stream', fetch: srv.fetch, storage: memoryStorage()
+  }));
+  await until(() => got.length === 2, 'second connection', 3000);
+  const waited = srv.requests[1].at - srv.requests[0].at;
+  assert.ok(waited >= 300, `reconnected after ${waited} ms, watchdog is 300 ms`);
+  assert.equal(srv.requests[1].url, `${b}/stream/a?since=1`);
+  sub.stop();
+});
+
+test('long-poll: since advances, timeout= only when hold is set, duplicates dropped', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(200, [msg(1, 'a'), msg(2, 'a')]),
+    () => jsonResponse(200, [msg(2, 'a'), msg(3, 'a')]),
+    () => new Promise(() => {})
+  ]);
+  const got = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(), hold: 5, since: 0
+  }));
+  await until(() => got.length === 3, 'three');
+  await srv.waitRequests(3);
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.deepEqual(srv.requests.map((r) => r.url), [
+    `${b}/poll/a?since=0&timeout=5`, `${b}/poll/a?since=2&timeout=5`, `${b}/poll/a?since=3&timeout=5`]);
+  sub.stop();
+});
+
+test('long-poll: a request the server never answers times out and is retried', async () => {
+  const b = base();
+  const srv = fakeServer([
+    (req) => new Promise((resolve, reject) => {
+      req.init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+    }),
+    () => jsonResponse(200, [msg(4, 'a')]),
+    () => new Promise(() => {})
+  ]);
+  const got = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(), pollTimeout: 200
+  }));
+  await until(() => got.length === 1, 'retry after timeout');
+  assert.ok(srv.requests[1].at - srv.requests[0].at >= 200);
+  sub.stop();
+});
+
+test('an exception in onMessage does not break delivery', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(200, [msg(1, 'a'), msg(2, 'a')]),
+    () => new Promise(() => {})
+  ]);
+  const got = [];
+  const errors = [];
+  globalThis.reportError = (e) => errors.push(e.message);
+  const sub = cometbox.subscribe(b, 'a', (m) => { got.push(m.id); if (m.id === 1) throw new Error('app bug'); },
+    Object.assign({}, FAST, { transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage() }));
+  await until(() => got.length === 2 && errors.length === 1, 'both messages');
+  delete globalThis.reportError;
+  assert.deepEqual(errors, ['app bug']);
+  sub.stop();
+});
+
+test('legacy init/stop: callback(data, message)', async () => {
+  const b = base();
+  const srv = fakeServer([() => jsonResponse(200, [msg(1, 'alice', 'Hi')]), () => new Promise(() => {})]);
+  const defaults = cometbox.defaults;
+  const saved = { fetch: defaults.fetch, transport: defaults.transport, storage: defaults.storage };
+  defaults.fetch = srv.fetch;
+  defaults.transport = 'longpoll';
+  defaults.storage = memoryStorage();
+  try {
+    const got = [];
+    cometbox.init(b, 'alice', (data, m) => got.push([data, m.queue]));
+    await until(() => got.length === 1, 'legacy message');
+    assert.deepEqual(got, [['Hi', 'alice']]);
+    assert.equal(srv.requests[0].url, `${b}/poll/alice`);
+    cometbox.stop();
+    assert.equal(Object.values(cometbox._internal.connections).filter((c) => c.base === b).length, 0);
+  } finally {
+    Object.assign(defaults, saved);
+  }
+});
