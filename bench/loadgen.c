@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -940,8 +941,15 @@ int main(int argc, char **argv)
 	}
 	double wall = (lg_now_us() - S.t_start) / 1e6;
 	report(wall);
-	for (int i = 0; i < nsubs; i++)
+	/* reset rather than close: thousands of TIME_WAITs after every run
+	 * would eat the ephemeral ports of the runs that follow */
+	struct linger lin = {.l_onoff = 1, .l_linger = 0};
+	for (int i = 0; i < nsubs; i++) {
+		if (lg_r.subs[i].fd >= 0)
+			setsockopt(lg_r.subs[i].fd, SOL_SOCKET, SO_LINGER, &lin,
+				   sizeof lin);
 		lg_conn_close(&lg_r.subs[i]);
+	}
 	for (int i = 0; i < lg_o.pub_conns; i++)
 		lg_conn_close(&lg_r.pubs[i]);
 	return 0;
