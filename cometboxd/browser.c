@@ -1,0 +1,172 @@
+/* browser.c - the browser port: routes, query parsing, CORS, static files.
+ * Held requests themselves live in hold.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "embedded.h"
+#include "server.h"
+
+static int done_marker = CBX_CTX_DONE;
+static int seen_marker = CBX_CTX_DONE;
+
+/* Returns the value for Access-Control-Allow-Origin, or NULL. */
+static const char *cors_origin(struct cbx_server *s, struct MHD_Connection *c)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *list = s->cfg.cors_origins;
+    size_t olen;
+
+    if (origin == NULL || list[0] == '\0')
+        return NULL;
+    if (strcmp(list, "*") == 0)
+        return "*";
+    olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        size_t len;
+        while (*p == ' ' || *p == ',')
+            p++;
+        len = strcspn(p, " ,");
+        if (len == olen && len > 0 && memcmp(p, origin, len) == 0)
+            return origin;
+        p += len;
+    }
+    return NULL;
+}
+
+static enum MHD_Result answer_preflight(struct MHD_Connection *c, const char *origin)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    cbx_http_common_headers(r);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Last-Event-ID, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    if (origin != NULL) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result answer_static(struct MHD_Connection *c, const struct cbx_embedded *f)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", f->content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *c, const char *detail)
+{
+    atomic_fetch_add(&s->ctr.bad_requests, 1);
+    return cbx_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
+}
+
+static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c, enum cbx_transport t,
+                                  const char *queues, const char *origin, void **con_cls)
+{
+    struct cbx_hold_params p;
+    char why[256];
+    const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+    const char *timeout = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
+
+    memset(&p, 0, sizeof p);
+    p.transport = t;
+    p.origin = origin;
+    p.timeout = s->cfg.hold_timeout;
+    if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
+        return bad_request(s, c, why);
+    if (t == CBX_T_SSE) {
+        const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+        if (last != NULL && last[0] != '\0') {
+            if (!cbx_id_parse(last, &p.since))
+                return bad_request(s, c, "Last-Event-ID must be a message id (0 to 2^53-1)");
+            p.has_since = true;
+        }
+    }
+    if (!p.has_since && since != NULL) {
+        if (!cbx_id_parse(since, &p.since))
+            return bad_request(s, c, "since must be a message id (0 to 2^53-1)");
+        p.has_since = true;
+    }
+    if (timeout != NULL) {
+        uint64_t v;
+        if (t != CBX_T_POLL)
+            return bad_request(s, c, "timeout applies to /poll only");
+        if (!cbx_id_parse(timeout, &v) || v > (uint64_t)s->cfg.hold_timeout_max) {
+            snprintf(why, sizeof why, "timeout must be 0 to %ld seconds", s->cfg.hold_timeout_max);
+            return bad_request(s, c, why);
+        }
+        p.timeout = (long)v;
+    }
+    return cbx_hold_start(s, c, &p, con_cls);
+}
+
+enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    static const struct { const char *prefix; enum cbx_transport t; } routes[] = {
+        { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
+    };
+    struct cbx_server *s = cls;
+    const char *origin;
+
+    (void)version, (void)upload_data;
+    /* Answer on the second call, once the whole request is in: libmicrohttpd
+     * closes a connection whose answer was queued before that. */
+    if (*con_cls == NULL) {
+        *con_cls = &seen_marker;
+        return MHD_YES;
+    }
+    if (*con_cls != &seen_marker || *upload_data_size != 0) {
+        *upload_data_size = 0; /* a body on a GET is ignored */
+        return MHD_YES;
+    }
+    *con_cls = &done_marker;
+    if (atomic_load(&s->ctr.browser_connections) > (uint64_t)s->cfg.max_connections) {
+        atomic_fetch_add(&s->ctr.rejected_connections, 1);
+        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                              "too many connections (max-connections)");
+    }
+    origin = cors_origin(s, c);
+    if (strcmp(method, "OPTIONS") == 0)
+        return answer_preflight(c, origin);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        size_t plen = strlen(routes[i].prefix);
+        if (strncmp(url, routes[i].prefix, plen) == 0) {
+            if (strcmp(method, "GET") != 0)
+                return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+            *con_cls = NULL;
+            enum MHD_Result ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
+            if (*con_cls == NULL)
+                *con_cls = &done_marker;
+            return ret;
+        }
+    }
+    if (strcmp(url, "/cometbox.js") == 0 && cbx_embedded_js.len > 0) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+        return answer_static(c, &cbx_embedded_js);
+    }
+    if (strcmp(url, "/demo") == 0 && s->cfg.demo && cbx_embedded_demo.len > 0) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+        return answer_static(c, &cbx_embedded_demo);
+    }
+    return cbx_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such path; see /poll/, /stream/, /events/");
+}

@@ -1,0 +1,466 @@
+/* hold.c - held requests (long-poll, stream, SSE): one struct with one
+ * wake-up entry point, fed by the queue map. This is the only file that
+ * knows the threads mode:
+ *  - pool: the content reader suspends the connection when it has nothing
+ *    to send; wake() resumes it (libmicrohttpd's epoll thread pool);
+ *  - per-connection: the content reader waits on the hold's own condition
+ *    variable, on the connection's own thread; wake() signals it.
+ * Either way, "look at the inbox" and "start waiting" happen under the
+ * waiter's mu, and publishers fill the inbox and wake under the same mu,
+ * so a publish can never slip between them. Locks: docs/THREADS.md. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "../common/log.h"
+#include "server.h"
+#include "transport.h"
+
+struct cbx_hold {
+    int kind;                  /* CBX_CTX_HOLD: first, so con_cls tells what it is */
+    struct cbx_waiter w;       /* what the queue map sees */
+    struct cbx_server *srv;
+    enum cbx_transport transport;
+    struct MHD_Connection *conn;
+    int fd;                    /* the connection's socket, watched for a closed peer */
+    uint64_t client_id;
+    char addr[64];
+    int64_t since_real_us;     /* connected since (wall clock) */
+    int64_t deadline_us;       /* monotonic: long-poll timeout, or stream-max-age */
+    _Atomic int64_t last_write_us; /* monotonic; the reaper's heartbeat clock */
+    _Atomic uint64_t cursor;   /* last id handed to this client */
+    bool deadline_signalled;   /* guarded by reg_mu */
+
+    /* guarded by w.mu */
+    bool suspended;            /* pool mode: suspended in the reader */
+    pthread_cond_t cond;       /* per-connection mode: the reader waits here */
+
+    /* owned by the reader (one thread at a time, per libmicrohttpd) */
+    struct cbx_buf out;
+    size_t out_off;
+    size_t written;
+    bool started, finished, failed;
+    struct cbx_msg **scratch;  /* room for max-batch refs */
+
+    struct cbx_hold *reg_next; /* guarded by reg_mu */
+};
+
+static struct cbx_hold *hold_of(struct cbx_waiter *w)
+{
+    return (struct cbx_hold *)((char *)w - offsetof(struct cbx_hold, w));
+}
+
+/* ---- wake-up: the two modes ------------------------------------------- */
+
+static void wake_pool(struct cbx_waiter *w)
+{
+    struct cbx_hold *h = hold_of(w);
+
+    if (h->suspended) {
+        h->suspended = false;
+        MHD_resume_connection(h->conn);
+    }
+}
+
+static void wake_thread(struct cbx_waiter *w)
+{
+    pthread_cond_signal(&hold_of(w)->cond);
+}
+
+/* Waits for something to do. Returns true when the connection was
+ * suspended (pool mode: the reader must return 0 and will be called again
+ * after wake_pool), false when there is something to do now. */
+static bool hold_wait(struct cbx_hold *h)
+{
+    bool suspended = false;
+
+    pthread_mutex_lock(&h->w.mu);
+    if (h->w.n_inbox == 0 && h->w.flags == 0) {
+        if (h->srv->cfg.threads == CBX_THREADS_POOL) {
+            h->suspended = true;
+            MHD_suspend_connection(h->conn);
+            suspended = true;
+        } else {
+            while (h->w.n_inbox == 0 && h->w.flags == 0)
+                pthread_cond_wait(&h->cond, &h->w.mu);
+        }
+    }
+    pthread_mutex_unlock(&h->w.mu);
+    return suspended;
+}
+
+/* ---- producing bytes -------------------------------------------------- */
+
+static void note_sent(struct cbx_hold *h, struct cbx_msg **msgs, size_t n)
+{
+    if (n > 0)
+        atomic_store(&h->cursor, msgs[n - 1]->id);
+    for (size_t i = 0; i < n; i++)
+        cbx_msg_unref(msgs[i]);
+}
+
+static bool has_work(struct cbx_hold *h)
+{
+    bool has;
+
+    pthread_mutex_lock(&h->w.mu);
+    has = h->w.n_inbox > 0 || h->w.flags != 0;
+    pthread_mutex_unlock(&h->w.mu);
+    return has;
+}
+
+/* Long-poll: answer once, with what subscribe found or what arrived. */
+static bool produce_poll(struct cbx_hold *h)
+{
+    struct cbx_server *s = h->srv;
+    unsigned flags = 0;
+    size_t n;
+
+    if (!h->started) {
+        h->started = true;
+        if (!has_work(h) && h->w.n_gaps == 0)
+            return false;
+    } else if (!has_work(h)) {
+        return false;
+    }
+    cbx_qmap_unsubscribe(s->qmap, &h->w); /* nothing more may land in the inbox */
+    n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &flags);
+    h->finished = true;
+    if (flags & CBX_W_GONE) {
+        h->failed = true;
+    } else if (flags & CBX_W_KICK) {
+        cbx_tr_kick(&h->out, h->transport, h->w.kick_reason);
+    } else {
+        cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, h->scratch, n);
+    }
+    note_sent(h, h->scratch, n);
+    return true;
+}
+
+/* Stream and SSE: a first line at once, then a line per batch. */
+static bool produce_stream(struct cbx_hold *h)
+{
+    struct cbx_server *s = h->srv;
+    size_t before = h->out.len;
+    unsigned flags = 0, f;
+    size_t n;
+
+    if (!h->started) {
+        h->started = true;
+        if (h->transport == CBX_T_SSE)
+            cbx_tr_retry(&h->out, 3000 + (unsigned)(h->client_id * 2654435761u % 2001));
+        n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &flags);
+        if (n > 0 || h->w.n_gaps > 0 || h->transport == CBX_T_STREAM)
+            cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, h->scratch, n);
+        note_sent(h, h->scratch, n);
+    }
+    while ((n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &f)) > 0 || f != 0) {
+        flags |= f;
+        if (n > 0)
+            cbx_tr_batch(&h->out, h->transport, NULL, 0, h->scratch, n);
+        note_sent(h, h->scratch, n);
+        if (n == 0)
+            break;
+    }
+    if (flags & CBX_W_GONE) {
+        h->finished = h->failed = true;
+        return true;
+    }
+    if (flags & CBX_W_KICK) {
+        cbx_tr_kick(&h->out, h->transport, h->w.kick_reason);
+        h->finished = true;
+    }
+    if (flags & (CBX_W_STOP | CBX_W_MAXAGE | CBX_W_OVERFLOW))
+        h->finished = true;
+    if ((flags & CBX_W_HEARTBEAT) && h->out.len == before && !h->finished)
+        cbx_tr_heartbeat(&h->out, h->transport);
+    h->written += h->out.len - before;
+    if (h->written >= s->cfg.stream_max_bytes)
+        h->finished = true;
+    if (!h->out.ok) {
+        h->finished = h->failed = true; /* out of memory: drop it, the client resumes by id */
+        cbx_log(CBX_LOG_WARN, "client %llu: out of memory building an answer", (unsigned long long)h->client_id);
+    }
+    if (h->out.len != before)
+        atomic_store(&h->last_write_us, cbx_now_mono_us());
+    return h->out.len != before || h->finished;
+}
+
+static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct cbx_hold *h = cls;
+
+    (void)pos;
+    for (;;) {
+        if (h->out_off < h->out.len) {
+            size_t n = h->out.len - h->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, h->out.s + h->out_off, n);
+            h->out_off += n;
+            if (h->out_off == h->out.len) {
+                h->out_off = 0;
+                cbx_buf_reset(&h->out);
+            }
+            return (ssize_t)n;
+        }
+        if (h->finished)
+            return h->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+        if (h->transport == CBX_T_POLL ? produce_poll(h) : produce_stream(h))
+            continue;
+        if (hold_wait(h))
+            return 0; /* suspended; libmicrohttpd calls again after the resume */
+    }
+}
+
+/* ---- the registry of held requests ------------------------------------ */
+
+static size_t reg_slot(struct cbx_server *s, uint64_t id) { return (size_t)(id * 11400714819323198485ull) & (s->reg_nbuckets - 1); }
+
+static void reg_grow(struct cbx_server *s)
+{
+    size_t n = s->reg_nbuckets * 2;
+    struct cbx_hold **b = calloc(n, sizeof *b);
+    struct cbx_hold **old = s->reg_buckets;
+    size_t oldn = s->reg_nbuckets;
+
+    if (b == NULL)
+        return;
+    s->reg_buckets = b;
+    s->reg_nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        struct cbx_hold *h = old[i];
+        while (h != NULL) {
+            struct cbx_hold *next = h->reg_next;
+            size_t k = reg_slot(s, h->client_id);
+            h->reg_next = b[k];
+            b[k] = h;
+            h = next;
+        }
+    }
+    free(old);
+}
+
+static void reg_add(struct cbx_server *s, struct cbx_hold *h)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    h->client_id = ++s->next_client_id;
+    if (s->reg_count >= s->reg_nbuckets)
+        reg_grow(s);
+    size_t k = reg_slot(s, h->client_id);
+    h->reg_next = s->reg_buckets[k];
+    s->reg_buckets[k] = h;
+    s->reg_count++;
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+static void reg_remove(struct cbx_server *s, struct cbx_hold *h)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    struct cbx_hold **pp = &s->reg_buckets[reg_slot(s, h->client_id)];
+    while (*pp != NULL && *pp != h)
+        pp = &(*pp)->reg_next;
+    if (*pp == h) {
+        *pp = h->reg_next;
+        if (--s->reg_count == 0)
+            pthread_cond_broadcast(&s->reg_empty);
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+/* ---- life of a hold ----------------------------------------------------- */
+
+static void hold_free(struct cbx_hold *h)
+{
+    if (h->srv->cfg.threads == CBX_THREADS_PER_CONNECTION)
+        pthread_cond_destroy(&h->cond);
+    cbx_waiter_cleanup(&h->w);
+    cbx_buf_free(&h->out);
+    free(h->scratch);
+    free(h);
+}
+
+static void peer_address(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(out, len, "?");
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(out, len, "%s:%u", ip, ntohs(a->sin_port));
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)sa;
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(out, len, "[%s]:%u", ip, ntohs(a->sin6_port));
+    }
+}
+
+static void add_stream_headers(struct MHD_Response *r, enum cbx_transport t)
+{
+    if (t == CBX_T_POLL) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        cbx_http_common_headers(r);
+        return;
+    }
+    MHD_add_response_header(r, "Content-Type",
+                            t == CBX_T_SSE ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Cache-Control", "no-cache, no-store, no-transform");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+}
+
+enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
+                               void **con_cls)
+{
+    struct cbx_hold *h = calloc(1, sizeof *h);
+    const union MHD_ConnectionInfo *ci;
+    struct MHD_Response *r = NULL;
+    enum cbx_err rc;
+    int64_t now = cbx_now_mono_us();
+    enum MHD_Result ret;
+
+    if (h == NULL || (h->scratch = calloc((size_t)s->cfg.max_batch, sizeof *h->scratch)) == NULL) {
+        free(h);
+        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+    }
+    cbx_waiter_init(&h->w);
+    cbx_buf_init(&h->out);
+    h->kind = CBX_CTX_HOLD;
+    h->srv = s;
+    h->transport = p->transport;
+    h->conn = c;
+    h->fd = -1;
+    h->since_real_us = cbx_now_real_us();
+    h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : s->cfg.stream_max_age) * 1000000;
+    atomic_init(&h->last_write_us, now);
+    atomic_init(&h->cursor, p->has_since ? p->since : 0);
+    h->w.queues = p->queues;
+    h->w.one_shot = p->transport == CBX_T_POLL;
+    h->w.ack_on_deliver = p->transport != CBX_T_POLL;
+    h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)s->cfg.queue_max_messages * p->queues.n;
+    if (s->cfg.threads == CBX_THREADS_POOL) {
+        h->w.wake = wake_pool;
+    } else {
+        h->w.wake = wake_thread;
+        pthread_cond_init(&h->cond, NULL);
+    }
+    peer_address(c, h->addr, sizeof h->addr);
+
+    reg_add(s, h); /* before subscribing, so a stop signals it */
+    rc = cbx_qmap_subscribe(s->qmap, &h->w, p->has_since, p->since,
+                            p->transport == CBX_T_POLL ? (size_t)s->cfg.max_batch : SIZE_MAX,
+                            p->transport != CBX_T_POLL);
+    if (rc != CBX_OK) {
+        reg_remove(s, h);
+        hold_free(h);
+        if (rc == CBX_ERR_FULL)
+            return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "too many queues (max-queues)");
+        if (rc == CBX_ERR_STOPPING)
+            return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is stopping");
+        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", cbx_strerror(rc));
+    }
+    if (atomic_load(&s->stopping))
+        cbx_waiter_signal(&h->w, CBX_W_STOP, NULL); /* a stop that ran before reg_add saw it */
+
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, hold_read, h, NULL);
+    if (r == NULL) {
+        cbx_qmap_unsubscribe(s->qmap, &h->w);
+        reg_remove(s, h);
+        hold_free(h);
+        return MHD_NO;
+    }
+    add_stream_headers(r, p->transport);
+    if (p->origin != NULL) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", p->origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL) {
+        struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = h->client_id };
+        h->fd = ci->connect_fd;
+        if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, h->fd, &ev) != 0) {
+            cbx_log(CBX_LOG_WARN, "client %llu: cannot watch its socket: %s", (unsigned long long)h->client_id,
+                    strerror(errno));
+            h->fd = -1;
+        }
+    }
+    atomic_fetch_add(&s->ctr.held[h->transport], 1);
+    *con_cls = h;
+    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h)
+{
+    cbx_qmap_unsubscribe(s->qmap, &h->w);
+    if (h->fd >= 0)
+        epoll_ctl(s->watch_fd, EPOLL_CTL_DEL, h->fd, NULL);
+    atomic_fetch_sub(&s->ctr.held[h->transport], 1);
+    reg_remove(s, h);
+    hold_free(h);
+}
+
+void cbx_hold_signal_all(struct cbx_server *s, unsigned flag)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->reg_nbuckets; i++)
+        for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next)
+            cbx_waiter_signal(&h->w, flag, NULL);
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
+{
+    bool empty;
+    struct timespec ts;
+    int64_t real_deadline = cbx_now_real_us() + (deadline_us - cbx_now_mono_us());
+
+    ts.tv_sec = real_deadline / 1000000;
+    ts.tv_nsec = (long)(real_deadline % 1000000) * 1000;
+    pthread_mutex_lock(&s->reg_mu);
+    while (s->reg_count > 0)
+        if (pthread_cond_timedwait(&s->reg_empty, &s->reg_mu, &ts) == ETIMEDOUT)
+            break;
+    empty = s->reg_count == 0;
+    pthread_mutex_unlock(&s->reg_mu);
+    return empty;
+}
+
+void cbx_hold_tick(struct cbx_server *s, int64_t now)
+{
+    int64_t beat = s->cfg.heartbeat * 1000000;
+
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->reg_nbuckets; i++) {
+        for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next) {
+            if (!h->deadline_signalled && now >= h->deadline_us) {
+                h->deadline_signalled = true;
+                cbx_waiter_signal(&h->w, h->transport == CBX_T_POLL ? CBX_W_TIMEOUT : CBX_W_MAXAGE, NULL);
+            } else if (h->transport != CBX_T_POLL && now - atomic_load(&h->last_write_us) >= beat) {
+                atomic_store(&h->last_write_us, now);
+                cbx_waiter_signal(&h->w, CBX_W_HEARTBEAT, NULL);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    for (struct cbx_hold *h = s->reg_buckets[reg_slot(s, client_id)]; h != NULL; h = h->reg_next) {
+        if (h->client_id == client_id) {
+            cbx_waiter_signal(&h->w, CBX_W_GONE, NULL);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+}

@@ -1,0 +1,149 @@
+/* http.c - starting a libmicrohttpd daemon in the configured threads mode,
+ * and the small answer helpers both ports share. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "server.h"
+
+const char *const cbx_transport_names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
+
+void cbx_http_common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+}
+
+enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    cbx_http_common_headers(r);
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail,
+                                  const char *allow)
+{
+    struct cbx_buf b;
+    struct MHD_Response *r;
+    enum MHD_Result ret = MHD_NO;
+
+    cbx_buf_init(&b);
+    cbx_buf_adds(&b, "{\"error\":");
+    cbx_buf_add_json_string(&b, code, strlen(code));
+    cbx_buf_adds(&b, ",\"detail\":");
+    cbx_buf_add_json_string(&b, detail, strlen(detail));
+    cbx_buf_adds(&b, "}");
+    if (!b.ok)
+        goto out;
+    r = MHD_create_response_from_buffer(b.len, b.s, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        goto out;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    cbx_http_common_headers(r);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, "Retry-After", "5");
+    if (allow != NULL)
+        MHD_add_response_header(r, "Allow", allow);
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+out:
+    cbx_buf_free(&b);
+    return ret;
+}
+
+enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)
+{
+    return send_error(c, status, code, detail, NULL);
+}
+
+enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow)
+{
+    char detail[160];
+
+    snprintf(detail, sizeof detail, "method %.40s is not allowed here; use %s", method, allow);
+    return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    _Atomic uint64_t *count = cls;
+
+    (void)c, (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(count, 1);
+    else
+        atomic_fetch_sub(count, 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct cbx_server *s = cls;
+    int *kind = *con_cls;
+
+    (void)c, (void)toe;
+    if (kind == NULL)
+        return;
+    if (*kind == CBX_CTX_HOLD)
+        cbx_hold_completed(s, *con_cls);
+    else if (*kind == CBX_CTX_PUBLISH)
+        cbx_publish_completed(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    cbx_log(CBX_LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
+                                  MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen)
+{
+    unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned pool = (unsigned)s->cfg.pool_size;
+    struct MHD_Daemon *d;
+    struct MHD_OptionItem opts[12];
+    int n = 0;
+
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL };
+    if (pool == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        pool = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (!browser && pool > 2)
+        pool = 2; /* publishes are short; two threads keep up with many holders */
+    if (s->cfg.threads == CBX_THREADS_PER_CONNECTION) {
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)s->cfg.thread_stack, NULL };
+    } else {
+        flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, pool, NULL };
+    }
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, limit, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->cfg.connection_memory, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                                         browser ? (void *)&s->ctr.browser_connections
+                                                 : (void *)&s->ctr.publish_connections };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (d == NULL)
+        snprintf(err, errlen, "libmicrohttpd would not start the %s listener", browser ? "browser" : "publish");
+    return d;
+}

@@ -1,0 +1,104 @@
+/* listen.c - listening sockets from config specs, made by us (not by
+ * libmicrohttpd) so `port 0` works and the chosen port can be reported. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
+
+int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen)
+{
+    char host[256], port[16], shown[INET6_ADDRSTRLEN];
+    const char *colon;
+    struct addrinfo hints, *res = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = -1, one = 1, rc;
+
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof host) {
+            snprintf(err, errlen, "bad address \"%s\": expected [IPV6]:PORT", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host) {
+            snprintf(err, errlen, "bad address \"%s\": expected HOST:PORT", spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+    }
+    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof port ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        snprintf(err, errlen, "bad port in \"%s\"", spec);
+        return -1;
+    }
+    strcpy(port, colon + 1);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL : host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    /* for "*" prefer the IPv6 wildcard, which also takes IPv4 */
+    struct addrinfo *ai = res;
+    for (struct addrinfo *p = res; p != NULL; p = p->ai_next)
+        if (strcmp(host, "*") == 0 && p->ai_family == AF_INET6)
+            ai = p;
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket for \"%s\": %s", spec, strerror(errno));
+        goto fail;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) {
+        int v6only = strcmp(host, "*") == 0 ? 0 : 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, 4096) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        goto fail;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        if (strcmp(host, "*") == 0)
+            strcpy(shown, "[::1]");
+        else {
+            shown[0] = '[';
+            inet_ntop(AF_INET6, &a->sin6_addr, shown + 1, sizeof shown - 2);
+            strcat(shown, "]");
+        }
+        snprintf(url, url_len, "http://%s:%u", strcmp(host, "*") == 0 ? "127.0.0.1" : shown,
+                 ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, shown, sizeof shown);
+        snprintf(url, url_len, "http://%s:%u", strcmp(shown, "0.0.0.0") == 0 ? "127.0.0.1" : shown,
+                 ntohs(a->sin_port));
+    }
+    freeaddrinfo(res);
+    return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return -1;
+}

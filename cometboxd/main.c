@@ -1,0 +1,233 @@
+/* main.c - cometboxd start-up and shutdown: options and config, limits,
+ * listeners, the ready line, and a graceful stop on SIGTERM/SIGINT.
+ * Signals are blocked in every thread and taken here with sigwait(), so no
+ * signal handler runs at all. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "admin.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: cometboxd [-c FILE] [--KEY VALUE]...\n"
+            "       cometboxd --help | --version | --print-config\n\n"
+            "A comet server: browsers hold requests on the browser port, the web\n"
+            "application publishes on the publish port. Options:\n"
+            "  -c, --config FILE          read `key = value` settings from FILE first\n"
+            "  --print-config             print the effective settings and exit\n"
+            "  -h, --help                 this text\n"
+            "  -V, --version              print the version\n\n"
+            "Every config key is also an option (--KEY VALUE or --KEY=VALUE):\n");
+    cbx_config_print_help(out);
+}
+
+/* Reads the options; returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, struct cbx_config *cfg)
+{
+    char err[700];
+    bool print = false;
+
+    /* the config file first, so options override it */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cometboxd: %s needs a file name\n", argv[i]);
+                return 2;
+            }
+            if (cbx_config_load(cfg, argv[++i], err, sizeof err) != CBX_OK) {
+                fprintf(stderr, "cometboxd: config %s\n", err);
+                return 2;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char key[64];
+        const char *value;
+
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("cometboxd %s (libmicrohttpd %s)\n", CBX_VERSION, MHD_get_version());
+            return 0;
+        }
+        if (strcmp(a, "--print-config") == 0) {
+            print = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            fprintf(stderr, "cometboxd: unexpected argument \"%s\" (see --help)\n", a);
+            return 2;
+        }
+        const char *eq = strchr(a, '=');
+        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (klen >= sizeof key) {
+            fprintf(stderr, "cometboxd: unknown option \"%s\" (see --help)\n", a);
+            return 2;
+        }
+        memcpy(key, a + 2, klen);
+        key[klen] = '\0';
+        if (!cbx_config_has_key(key)) {
+            fprintf(stderr, "cometboxd: unknown option \"--%s\" (see --help)\n", key);
+            return 2;
+        }
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "cometboxd: --%s needs a value\n", key);
+            return 2;
+        }
+        if (cbx_config_set(cfg, key, value, err, sizeof err) != CBX_OK) {
+            fprintf(stderr, "cometboxd: option %s\n", err);
+            return 2;
+        }
+    }
+    if (print) {
+        cbx_config_write(cfg, stdout);
+        return 0;
+    }
+    return -1;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            cbx_log(CBX_LOG_WARN, "cannot raise the open-file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        cbx_log(CBX_LOG_DEBUG, "open-file limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+static int start(struct cbx_server *s, char *err, size_t errlen)
+{
+    struct cbx_qmap_limits lim = {
+        .queue_max_messages = (size_t)s->cfg.queue_max_messages,
+        .queue_max_bytes = s->cfg.queue_max_bytes,
+        .max_queues = (size_t)s->cfg.max_queues,
+        .retain_acked_us = (int64_t)s->cfg.retain_acked * 1000000,
+        .message_ttl_us = (int64_t)s->cfg.message_ttl * 1000000,
+    };
+
+    s->qmap = cbx_qmap_create(&lim);
+    s->reg_nbuckets = 1024;
+    s->reg_buckets = calloc(s->reg_nbuckets, sizeof *s->reg_buckets);
+    if (s->qmap == NULL || s->reg_buckets == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&s->reg_mu, NULL);
+    pthread_cond_init(&s->reg_empty, NULL);
+    if (cbx_reaper_start(s) != 0) {
+        snprintf(err, errlen, "cannot start the reaper thread: %s", strerror(errno));
+        return -1;
+    }
+    s->browser_fd = cbx_listen_tcp(s->cfg.listen, s->browser_url, sizeof s->browser_url, err, errlen);
+    if (s->browser_fd < 0)
+        return -1;
+    s->publish_fd = cbx_listen_tcp(s->cfg.publish_listen, s->publish_url, sizeof s->publish_url, err, errlen);
+    if (s->publish_fd < 0)
+        return -1;
+    if (cbx_admin_start(s, err, errlen) != 0)
+        return -1;
+    /* libmicrohttpd's own limit sits above ours, so the extra connections get a 503, not a reset */
+    s->browser = cbx_http_start(s, s->browser_fd, (unsigned)s->cfg.max_connections + 64, cbx_browser_handler, true,
+                                err, errlen);
+    if (s->browser == NULL)
+        return -1;
+    s->publisher = cbx_http_start(s, s->publish_fd, (unsigned)s->cfg.publish_max_connections,
+                                  cbx_publish_handler, false, err, errlen);
+    if (s->publisher == NULL)
+        return -1;
+    return 0;
+}
+
+static void stop(struct cbx_server *s)
+{
+    int64_t deadline = cbx_now_mono_us() + 1500000;
+    MHD_socket fd;
+
+    atomic_store(&s->stopping, true);
+    if (s->browser != NULL && (fd = MHD_quiesce_daemon(s->browser)) != MHD_INVALID_SOCKET)
+        close(fd);
+    if (s->publisher != NULL && (fd = MHD_quiesce_daemon(s->publisher)) != MHD_INVALID_SOCKET)
+        close(fd);
+    cbx_admin_stop(s);
+    if (s->qmap != NULL)
+        cbx_qmap_stop(s->qmap);
+    if (s->reg_buckets != NULL) {
+        cbx_hold_signal_all(s, CBX_W_STOP);
+        if (!cbx_hold_wait_empty(s, deadline))
+            cbx_log(CBX_LOG_WARN, "some held requests did not finish in time");
+    }
+    if (s->browser != NULL)
+        MHD_stop_daemon(s->browser);
+    if (s->publisher != NULL)
+        MHD_stop_daemon(s->publisher);
+    cbx_reaper_stop(s);
+    cbx_qmap_destroy(s->qmap);
+    free(s->reg_buckets);
+}
+
+int main(int argc, char **argv)
+{
+    static struct cbx_server srv;
+    struct cbx_server *s = &srv;
+    char err[700];
+    sigset_t sigs;
+    int sig, rc;
+
+    cbx_config_defaults(&s->cfg);
+    rc = parse_args(argc, argv, &s->cfg);
+    if (rc >= 0)
+        return rc;
+    cbx_log_set_level((enum cbx_log_level)s->cfg.log_level);
+    s->browser_fd = s->publish_fd = -1;
+    s->started_real_us = cbx_now_real_us();
+
+    /* block the stop signals in every thread; this one takes them with sigwait */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    raise_nofile();
+
+    if (start(s, err, sizeof err) != 0) {
+        cbx_log(CBX_LOG_ERROR, "%s", err);
+        stop(s);
+        return 1;
+    }
+    cbx_log(CBX_LOG_INFO, "cometboxd %s started: threads=%s", CBX_VERSION,
+            s->cfg.threads == CBX_THREADS_POOL ? "pool" : "per-connection");
+    fprintf(stderr, "cometboxd: ready browser=%s publish=%s admin=%s\n", s->browser_url, s->publish_url,
+            s->cfg.admin_socket);
+    fflush(stderr);
+
+    do {
+        rc = sigwait(&sigs, &sig);
+    } while (rc != 0);
+    cbx_log(CBX_LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop(s);
+    cbx_log(CBX_LOG_INFO, "stopped");
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* publish.c - the publish port: POST /publish (XML or JSON), GET /healthz.
+ * Reads the body into memory (bounded by max-publish-bytes), parses it into
+ * a batch, and queues the batch atomically. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/log.h"
+#include "../common/pub.h"
+#include "server.h"
+
+enum body_type { BODY_XML, BODY_JSON };
+
+struct publish_ctx {
+    int kind;              /* CBX_CTX_PUBLISH */
+    enum body_type type;
+    bool too_large;
+    struct cbx_buf body;
+};
+
+static int done_marker = CBX_CTX_DONE;
+static int healthz_marker = CBX_CTX_DONE;
+
+void cbx_publish_completed(void *con_cls)
+{
+    struct publish_ctx *p = con_cls;
+
+    cbx_buf_free(&p->body);
+    free(p);
+}
+
+/* Matches a media type, ignoring case and any ;parameters. */
+static bool media_is(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, unsigned status, const char *code,
+                            const char *detail)
+{
+    atomic_fetch_add(&s->ctr.publish_errors, 1);
+    cbx_log(CBX_LOG_DEBUG, "publish refused (%u): %s", status, detail);
+    return cbx_http_error(c, status, code, detail);
+}
+
+static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c, struct publish_ctx *p)
+{
+    struct cbx_pub_limits lim = { s->cfg.max_message_bytes };
+    struct cbx_pub_batch batch = { 0 };
+    struct cbx_buf out;
+    char detail[512];
+    uint64_t *ids = NULL;
+    enum cbx_err rc;
+    enum MHD_Result ret;
+
+    if (p->too_large) {
+        snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
+        return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+    }
+    detail[0] = '\0';
+    if (p->type == BODY_XML)
+        rc = cbx_pub_parse_xml(p->body.s ? p->body.s : "", p->body.len, &lim, &batch, detail, sizeof detail);
+    else
+        rc = cbx_pub_parse_json(p->body.s ? p->body.s : "", p->body.len, &lim, &batch, detail, sizeof detail);
+    if (rc == CBX_ERR_TOO_LARGE)
+        return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+    if (rc == CBX_ERR_NOMEM)
+        return fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+    if (rc != CBX_OK)
+        return fail(s, c, MHD_HTTP_BAD_REQUEST, "malformed", detail);
+
+    ids = malloc(batch.n * sizeof *ids);
+    rc = ids ? cbx_qmap_publish(s->qmap, &batch, ids) : CBX_ERR_NOMEM;
+    if (rc != CBX_OK) {
+        ret = fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                   rc == CBX_ERR_FULL ? "too many queues (max-queues)" : cbx_strerror(rc));
+        goto out;
+    }
+    cbx_buf_init(&out);
+    cbx_buf_reserve(&out, 16 + batch.n * 18);
+    cbx_buf_adds(&out, "{\"ids\":[");
+    for (size_t i = 0; i < batch.n; i++) {
+        if (i > 0)
+            cbx_buf_add(&out, ",", 1);
+        cbx_buf_add_u64(&out, ids[i]);
+    }
+    cbx_buf_adds(&out, "]}");
+    ret = out.ok ? cbx_http_json(c, MHD_HTTP_OK, out.s, out.len) : MHD_NO;
+    cbx_buf_free(&out);
+out:
+    free(ids);
+    cbx_pub_batch_free(&batch);
+    return ret;
+}
+
+enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    struct cbx_server *s = cls;
+    struct publish_ctx *p = *con_cls;
+    const char *ct, *cl;
+
+    (void)version;
+    if (p == NULL) {
+        atomic_fetch_add(&s->ctr.publish_requests, 1);
+        *con_cls = &done_marker;
+        if (strcmp(url, "/healthz") == 0) {
+            if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+                return cbx_http_not_allowed(c, method, "GET");
+            *con_cls = &healthz_marker; /* answered on the next call, keeping the connection */
+            return MHD_YES;
+        }
+        if (strcmp(url, "/publish") != 0)
+            return fail(s, c, MHD_HTTP_NOT_FOUND, "not_found", "no such path; publish with POST /publish");
+        if (strcmp(method, "POST") != 0) {
+            atomic_fetch_add(&s->ctr.publish_errors, 1);
+            return cbx_http_not_allowed(c, method, "POST");
+        }
+        ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (ct == NULL || !(media_is(ct, "application/xml") || media_is(ct, "text/xml") ||
+                            media_is(ct, "application/json")))
+            return fail(s, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                        "Content-Type must be application/xml, text/xml or application/json");
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg.max_publish_bytes) {
+            char detail[128];
+            snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
+            return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+        }
+        p = calloc(1, sizeof *p);
+        if (p == NULL)
+            return fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+        p->kind = CBX_CTX_PUBLISH;
+        p->type = media_is(ct, "application/json") ? BODY_JSON : BODY_XML;
+        cbx_buf_init(&p->body);
+        *con_cls = p;
+        return MHD_YES;
+    }
+    if (p == (void *)&healthz_marker && *upload_data_size == 0) {
+        *con_cls = &done_marker;
+        return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15);
+    }
+    if (p->kind != CBX_CTX_PUBLISH) { /* an answer was queued already; drop the rest of the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!p->too_large) {
+            if (p->body.len + *upload_data_size > s->cfg.max_publish_bytes) {
+                p->too_large = true;
+                cbx_buf_free(&p->body);
+            } else {
+                cbx_buf_add(&p->body, upload_data, *upload_data_size);
+                if (!p->body.ok)
+                    p->too_large = true;
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return do_publish(s, c, p);
+}

@@ -1,0 +1,111 @@
+/* server.h - the daemon's shared state and the entry points between its
+ * files: listeners, held requests, the publish endpoint, the reaper.
+ * Not for the queue map itself (common/qmap.h). */
+#ifndef CBXD_SERVER_H
+#define CBXD_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/config.h"
+#include "../common/qmap.h"
+
+#define CBX_VERSION "0.1.0"
+
+enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
+extern const char *const cbx_transport_names[CBX_T_COUNT];
+
+struct cbx_hold;
+
+/* Counters read by `stats`; _Atomic so readers never see torn values. */
+struct cbx_counters {
+    _Atomic uint64_t publish_requests, publish_errors;
+    _Atomic uint64_t rejected_connections;
+    _Atomic uint64_t browser_connections; /* open TCP connections on the browser port */
+    _Atomic uint64_t publish_connections;
+    _Atomic uint64_t held[CBX_T_COUNT];   /* held requests by transport */
+    _Atomic uint64_t bad_requests;
+};
+
+struct cbx_server {
+    struct cbx_config cfg;        /* read-only after start */
+    struct cbx_qmap *qmap;        /* owned */
+    struct MHD_Daemon *browser;   /* owned */
+    struct MHD_Daemon *publisher; /* owned */
+    int browser_fd, publish_fd;   /* listening sockets, owned until handed to MHD */
+    char browser_url[128], publish_url[128];
+    int64_t started_real_us;
+    _Atomic bool stopping;
+    struct cbx_counters ctr;
+
+    /* held requests (the registry); reg_mu guards reg_* and each hold's
+     * reg links. Order: reg_mu before a waiter's mu; never with the map lock. */
+    pthread_mutex_t reg_mu;
+    pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0 */
+    struct cbx_hold **reg_buckets;
+    size_t reg_nbuckets, reg_count;
+    uint64_t next_client_id;
+
+    int watch_fd;                 /* epoll set of held sockets, for closed peers */
+    pthread_t reaper;
+    bool reaper_started;
+    int reaper_pipe[2];           /* written to stop the reaper */
+};
+
+/* listen.c: makes a listening TCP socket for "HOST:PORT", "*:PORT" or
+ * "[V6]:PORT"; writes http://ADDR:PORT into url. -1 with a message in err. */
+int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen);
+
+/* http.c: shared answer helpers. */
+struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
+                                  MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen);
+enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len);
+enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
+enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow);
+void cbx_http_common_headers(struct MHD_Response *r);
+
+/* browser.c: the browser port. */
+enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
+
+/* publish.c: the publish port. */
+enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
+void cbx_publish_completed(void *con_cls);
+
+/* hold.c: held requests, and the only code that knows the threads mode. */
+struct cbx_hold_params {
+    enum cbx_transport transport;
+    struct cbx_qlist queues;
+    bool has_since;
+    uint64_t since;
+    long timeout;       /* long-poll hold, seconds */
+    const char *origin; /* allowed CORS origin to echo, or NULL */
+};
+/* Subscribes and queues the answer on c. On failure answers an error itself. */
+enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
+                               void **con_cls);
+void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h);
+/* Signals every held request (stop, kick --client). */
+void cbx_hold_signal_all(struct cbx_server *s, unsigned flag);
+/* Waits until no request is held or the deadline (monotonic µs) passes. */
+bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us);
+/* Called by the reaper: timeouts, heartbeats, stream ages. */
+void cbx_hold_tick(struct cbx_server *s, int64_t now_us);
+/* Called by the reaper when the socket of client id closed. */
+void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id);
+
+/* reaper.c */
+int cbx_reaper_start(struct cbx_server *s);
+void cbx_reaper_stop(struct cbx_server *s);
+
+/* Request context kinds, so the completion callback knows what it got. */
+enum cbx_ctx_kind { CBX_CTX_HOLD = 1, CBX_CTX_PUBLISH, CBX_CTX_DONE };
+
+#endif

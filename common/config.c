@@ -1,0 +1,344 @@
+/* config.c - the table of cometboxd's keys and the parsers for their values.
+ * Every limit is here with its default; docs and the sample config repeat
+ * these defaults and a unit test checks that they agree. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum key_type { KT_STR, KT_INT, KT_SIZE, KT_SECS, KT_BOOL, KT_ENUM, KT_MODE };
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    size_t size;              /* KT_STR: buffer size */
+    long long min, max;       /* numeric range */
+    const char *const *names; /* KT_ENUM: value names, index = value */
+    const char *def;
+    const char *help;
+};
+
+static const char *const threads_names[] = { "pool", "per-connection", NULL };
+static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+
+#define OFF(f) offsetof(struct cbx_config, f)
+#define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
+
+static const struct key keys[] = {
+    { "listen", KT_STR, STR(listen), 0, 0, NULL, "*:1800",
+      "browser port: HOST:PORT, *:PORT or [IPv6]:PORT; port 0 picks a free one" },
+    { "publish-listen", KT_STR, STR(publish_listen), 0, 0, NULL, "127.0.0.1:1802",
+      "publish port, for the web application only" },
+    { "admin-socket", KT_STR, STR(admin_socket), 0, 0, NULL, "/run/cometboxd.sock",
+      "path of the admin UNIX socket" },
+    { "admin-socket-mode", KT_MODE, OFF(admin_socket_mode), 0, 0, 0777, NULL, "0600",
+      "permissions of the admin socket (octal)" },
+    { "threads", KT_ENUM, OFF(threads), 0, 0, 0, threads_names, "pool",
+      "pool (epoll thread pool, suspended responses) or per-connection (a thread per connection)" },
+    { "pool-size", KT_INT, OFF(pool_size), 0, 0, 64, NULL, "0",
+      "threads in pool mode; 0 = one per core" },
+    { "thread-stack", KT_SIZE, OFF(thread_stack), 0, 32768, 64LL << 20, NULL, "64k",
+      "stack size of each connection thread in per-connection mode" },
+    { "max-connections", KT_INT, OFF(max_connections), 0, 1, 1000000, NULL, "18000",
+      "browser connections at once; more get 503" },
+    { "publish-max-connections", KT_INT, OFF(publish_max_connections), 0, 1, 100000, NULL, "512",
+      "publish connections at once" },
+    { "connection-memory", KT_SIZE, OFF(connection_memory), 0, 4096, 1LL << 20, NULL, "8k",
+      "memory pool of each connection (holds its request headers)" },
+    { "hold-timeout", KT_SECS, OFF(hold_timeout), 0, 0, 3600, NULL, "25",
+      "seconds a long-poll is held when it names no timeout" },
+    { "hold-timeout-max", KT_SECS, OFF(hold_timeout_max), 0, 0, 3600, NULL, "120",
+      "largest timeout= a long-poll may ask for" },
+    { "heartbeat", KT_SECS, OFF(heartbeat), 0, 1, 3600, NULL, "15",
+      "seconds of silence after which a stream gets a heartbeat line" },
+    { "stream-max-bytes", KT_SIZE, OFF(stream_max_bytes), 0, 1024, 1LL << 30, NULL, "128k",
+      "a stream ends after writing this many bytes; the client resumes by id" },
+    { "stream-max-age", KT_SECS, OFF(stream_max_age), 0, 1, 86400, NULL, "300",
+      "a stream ends after this many seconds" },
+    { "retain-acked", KT_SECS, OFF(retain_acked), 0, 0, 86400, NULL, "60",
+      "seconds an acknowledged message is kept for resuming clients" },
+    { "message-ttl", KT_SECS, OFF(message_ttl), 0, 1, 30 * 86400, NULL, "3600",
+      "seconds after which any message expires" },
+    { "queue-max-messages", KT_INT, OFF(queue_max_messages), 0, 1, 10000000, NULL, "1000",
+      "messages a queue keeps; more drop the oldest" },
+    { "queue-max-bytes", KT_SIZE, OFF(queue_max_bytes), 0, 1024, 1LL << 34, NULL, "1m",
+      "bytes of messages a queue keeps; more drop the oldest" },
+    { "max-queues", KT_INT, OFF(max_queues), 0, 1, 100000000, NULL, "1000000",
+      "queues at once; a publish that needs more gets 503" },
+    { "max-batch", KT_INT, OFF(max_batch), 0, 1, 100000, NULL, "100",
+      "messages in one answer at most" },
+    { "max-publish-bytes", KT_SIZE, OFF(max_publish_bytes), 0, 64, 1LL << 30, NULL, "1m",
+      "largest publish request body" },
+    { "max-message-bytes", KT_SIZE, OFF(max_message_bytes), 0, 1, 1LL << 30, NULL, "64k",
+      "largest message data" },
+    { "cors-origins", KT_STR, STR(cors_origins), 0, 0, NULL, "",
+      "origins allowed to subscribe from other sites, space-separated, or *" },
+    { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
+      "error, warn, info or debug" },
+    { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+bool cbx_config_has_key(const char *name) { return find_key(name) != NULL; }
+
+/* Parses a decimal integer with an optional unit suffix; mult_* give the
+ * multipliers for each suffix letter (0 = suffix not allowed). */
+static bool parse_number(const char *s, long long *out, const char *suffixes,
+                         const long long *mults)
+{
+    char *end;
+    long long v;
+
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0)
+        return false;
+    if (*end != '\0') {
+        const char *p = strchr(suffixes, tolower((unsigned char)*end));
+        if (p == NULL || end[1] != '\0')
+            return false;
+        long long m = mults[p - suffixes];
+        if (v > LLONG_MAX / m)
+            return false;
+        v *= m;
+    }
+    *out = v;
+    return true;
+}
+
+static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const char *value,
+                            char *err, size_t errlen)
+{
+    static const long long size_mults[] = { 1024LL, 1024LL << 10, 1024LL << 20 };
+    static const long long secs_mults[] = { 1, 60, 3600 };
+    char *base = (char *)cfg + k->offset;
+    long long v;
+
+    switch (k->type) {
+    case KT_STR:
+        if (strlen(value) >= k->size) {
+            snprintf(err, errlen, "value of \"%s\" is longer than %zu bytes", k->name, k->size - 1);
+            return CBX_ERR_INVALID;
+        }
+        strcpy(base, value);
+        return CBX_OK;
+    case KT_BOOL:
+        if (!strcmp(value, "on") || !strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+            *(bool *)base = true;
+        else if (!strcmp(value, "off") || !strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+            *(bool *)base = false;
+        else {
+            snprintf(err, errlen, "\"%s\" wants on or off, not \"%s\"", k->name, value);
+            return CBX_ERR_INVALID;
+        }
+        return CBX_OK;
+    case KT_ENUM:
+        for (int i = 0; k->names[i] != NULL; i++) {
+            if (strcmp(k->names[i], value) == 0) {
+                *(int *)base = i;
+                return CBX_OK;
+            }
+        }
+        snprintf(err, errlen, "\"%s\" has no value \"%s\"", k->name, value);
+        return CBX_ERR_INVALID;
+    case KT_MODE: {
+        char *end;
+        errno = 0;
+        long m = strtol(value, &end, 8);
+        if (*value == '\0' || *end != '\0' || errno != 0 || m < k->min || m > k->max) {
+            snprintf(err, errlen, "\"%s\" wants an octal mode such as 0660, not \"%s\"", k->name, value);
+            return CBX_ERR_INVALID;
+        }
+        *(long *)base = m;
+        return CBX_OK;
+    }
+    case KT_INT:
+    case KT_SIZE:
+    case KT_SECS: {
+        bool ok;
+        if (k->type == KT_SIZE)
+            ok = parse_number(value, &v, "kmg", size_mults);
+        else if (k->type == KT_SECS)
+            ok = parse_number(value, &v, "smh", secs_mults);
+        else
+            ok = parse_number(value, &v, "", NULL);
+        if (!ok) {
+            snprintf(err, errlen, "\"%s\" wants %s, not \"%s\"", k->name,
+                     k->type == KT_SIZE ? "a size such as 64k or 1m"
+                     : k->type == KT_SECS ? "seconds such as 25, 5m or 1h" : "a whole number",
+                     value);
+            return CBX_ERR_INVALID;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(err, errlen, "\"%s\" must be from %lld to %lld, not %s", k->name, k->min, k->max, value);
+            return CBX_ERR_INVALID;
+        }
+        if (k->type == KT_SIZE)
+            *(size_t *)base = (size_t)v;
+        else
+            *(long *)base = (long)v;
+        return CBX_OK;
+    }
+    }
+    return CBX_ERR_INVALID;
+}
+
+void cbx_config_defaults(struct cbx_config *cfg)
+{
+    char err[256];
+
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (set_key(cfg, &keys[i], keys[i].def, err, sizeof err) != CBX_OK)
+            abort(); /* a default that does not parse is a bug in this table */
+}
+
+enum cbx_err cbx_config_set(struct cbx_config *cfg, const char *key, const char *value,
+                            char *err, size_t errlen)
+{
+    const struct key *k = find_key(key);
+
+    if (k == NULL) {
+        snprintf(err, errlen, "unknown key \"%s\"", key);
+        return CBX_ERR_NOT_FOUND;
+    }
+    return set_key(cfg, k, value, err, errlen);
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+enum cbx_err cbx_config_parse_line(struct cbx_config *cfg, const char *line, int line_no,
+                                   char *err, size_t errlen)
+{
+    char buf[2048], why[512];
+    char *s, *eq, *key, *value;
+    enum cbx_err rc;
+
+    if (strlen(line) >= sizeof buf) {
+        snprintf(err, errlen, "line %d: line too long", line_no);
+        return CBX_ERR_INVALID;
+    }
+    strcpy(buf, line);
+    s = trim(buf);
+    if (*s == '\0' || *s == '#')
+        return CBX_OK;
+    eq = strchr(s, '=');
+    if (eq == NULL) {
+        snprintf(err, errlen, "line %d: expected \"key = value\"", line_no);
+        return CBX_ERR_INVALID;
+    }
+    *eq = '\0';
+    key = trim(s);
+    value = trim(eq + 1);
+    /* a value may be quoted to keep spaces at its ends or to be empty */
+    size_t vlen = strlen(value);
+    if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+        value[vlen - 1] = '\0';
+        value++;
+    }
+    rc = cbx_config_set(cfg, key, value, why, sizeof why);
+    if (rc != CBX_OK)
+        snprintf(err, errlen, "line %d: %s", line_no, why);
+    return rc;
+}
+
+enum cbx_err cbx_config_load(struct cbx_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char line[2048], why[600];
+    int line_no = 0;
+    enum cbx_err rc = CBX_OK;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return CBX_ERR_IO;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        line_no++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s line %d: line too long", path, line_no);
+            rc = CBX_ERR_INVALID;
+            break;
+        }
+        rc = cbx_config_parse_line(cfg, line, line_no, why, sizeof why);
+        if (rc != CBX_OK) {
+            snprintf(err, errlen, "%s %s", path, why);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+void cbx_config_print_help(FILE *out)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        fprintf(out, "  --%-24s %s (default: %s)\n", keys[i].name, keys[i].help,
+                keys[i].def[0] ? keys[i].def : "\"\"");
+}
+
+void cbx_config_write(const struct cbx_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        const char *base = (const char *)cfg + k->offset;
+
+        fprintf(out, "# %s\n", k->help);
+        switch (k->type) {
+        case KT_STR:
+            fprintf(out, base[0] ? "%s = %s\n\n" : "%s = \"%s\"\n\n", k->name, base);
+            break;
+        case KT_BOOL:
+            fprintf(out, "%s = %s\n\n", k->name, *(const bool *)base ? "on" : "off");
+            break;
+        case KT_ENUM:
+            fprintf(out, "%s = %s\n\n", k->name, k->names[*(const int *)base]);
+            break;
+        case KT_MODE:
+            fprintf(out, "%s = %04lo\n\n", k->name, (unsigned long)*(const long *)base);
+            break;
+        case KT_SIZE: {
+            size_t v = *(const size_t *)base;
+            if (v != 0 && v % (1024 * 1024) == 0)
+                fprintf(out, "%s = %zum\n\n", k->name, v / (1024 * 1024));
+            else if (v != 0 && v % 1024 == 0)
+                fprintf(out, "%s = %zuk\n\n", k->name, v / 1024);
+            else
+                fprintf(out, "%s = %zu\n\n", k->name, v);
+            break;
+        }
+        case KT_INT:
+        case KT_SECS:
+            fprintf(out, "%s = %ld\n\n", k->name, *(const long *)base);
+            break;
+        }
+    }
+}

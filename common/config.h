@@ -1,0 +1,69 @@
+/* config.h - cometboxd's settings: one table of keys with types, ranges,
+ * defaults and help, read from `key = value` files and `--key value` options.
+ * Not for parsing the command line itself (cometboxd/main.c does that). */
+#ifndef CBX_CONFIG_H
+#define CBX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+enum cbx_threads_mode { CBX_THREADS_POOL, CBX_THREADS_PER_CONNECTION };
+
+struct cbx_config {
+    char listen[256];
+    char publish_listen[256];
+    char admin_socket[256];
+    long admin_socket_mode;
+    int threads;               /* enum cbx_threads_mode */
+    long pool_size;            /* 0 = number of cores */
+    size_t thread_stack;
+    long max_connections;
+    long publish_max_connections;
+    size_t connection_memory;
+    long hold_timeout;
+    long hold_timeout_max;
+    long heartbeat;
+    size_t stream_max_bytes;
+    long stream_max_age;
+    long retain_acked;
+    long message_ttl;
+    long queue_max_messages;
+    size_t queue_max_bytes;
+    long max_queues;
+    long max_batch;
+    size_t max_publish_bytes;
+    size_t max_message_bytes;
+    char cors_origins[1024];
+    int log_level;             /* enum cbx_log_level */
+    bool demo;
+};
+
+/* Fills cfg with every key's default. */
+void cbx_config_defaults(struct cbx_config *cfg);
+
+/* Sets one key from its text form. On error returns CBX_ERR_NOT_FOUND (unknown
+ * key) or CBX_ERR_INVALID and writes the reason to err (size errlen). */
+enum cbx_err cbx_config_set(struct cbx_config *cfg, const char *key, const char *value,
+                            char *err, size_t errlen);
+
+/* Reads a `key = value` file (`#` comments, blank lines). On error writes
+ * `PATH line N: ...` to err and returns the error; keys before it stay set. */
+enum cbx_err cbx_config_load(struct cbx_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses one line of a config file; line_no only labels errors. */
+enum cbx_err cbx_config_parse_line(struct cbx_config *cfg, const char *line, int line_no,
+                                   char *err, size_t errlen);
+
+/* Writes `--key VALUE  help (default: X)` for every key. */
+void cbx_config_print_help(FILE *out);
+
+/* Writes the value of every key as `key = value` lines (a sample config). */
+void cbx_config_write(const struct cbx_config *cfg, FILE *out);
+
+/* True when name is a known key. */
+bool cbx_config_has_key(const char *name);
+
+#endif

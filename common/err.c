@@ -1,0 +1,17 @@
+/* err.c - messages for enum cbx_err. */
+#include "err.h"
+
+const char *cbx_strerror(enum cbx_err err)
+{
+    switch (err) {
+    case CBX_OK: return "success";
+    case CBX_ERR_NOMEM: return "out of memory";
+    case CBX_ERR_INVALID: return "invalid input";
+    case CBX_ERR_TOO_LARGE: return "too large";
+    case CBX_ERR_FULL: return "limit reached";
+    case CBX_ERR_NOT_FOUND: return "not found";
+    case CBX_ERR_IO: return "input/output error";
+    case CBX_ERR_STOPPING: return "shutting down";
+    }
+    return "unknown error";
+}

@@ -1,0 +1,20 @@
+/* err.h - the one error enum of cometbox and its messages.
+ * Every function that can fail returns enum cbx_err (or NULL plus one). */
+#ifndef CBX_ERR_H
+#define CBX_ERR_H
+
+enum cbx_err {
+    CBX_OK = 0,
+    CBX_ERR_NOMEM,      /* an allocation failed */
+    CBX_ERR_INVALID,    /* malformed input (publish body, query, config value) */
+    CBX_ERR_TOO_LARGE,  /* input over a size limit */
+    CBX_ERR_FULL,       /* a resource limit is full; try again later */
+    CBX_ERR_NOT_FOUND,  /* no such queue, client or key */
+    CBX_ERR_IO,         /* a system call failed; errno says why */
+    CBX_ERR_STOPPING,   /* the daemon is shutting down */
+};
+
+/* Returns a static, human-readable description of err. */
+const char *cbx_strerror(enum cbx_err err);
+
+#endif

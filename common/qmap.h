@@ -1,0 +1,160 @@
+/* qmap.h - the queue map: every queue's messages, the id counter, and the
+ * held requests (waiters) of each queue. One mutex guards it all and serves
+ * both the publish side and the browser side. Nothing here does I/O or
+ * knows which threading mode runs the daemon: a waiter is woken through its
+ * own wake() entry point. Mailbox rules: docs/PROTOCOL.md. */
+#ifndef CBX_QMAP_H
+#define CBX_QMAP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "msg.h"
+#include "pub.h"
+#include "qname.h"
+
+struct cbx_queue;
+struct cbx_waiter;
+
+enum cbx_drop_reason { CBX_DROP_NONE, CBX_DROP_OVERFLOW, CBX_DROP_EXPIRED, CBX_DROP_FLUSHED, CBX_DROP_RESTART };
+const char *cbx_drop_reason_name(enum cbx_drop_reason r);
+
+/* Why a waiter was woken, besides new messages. Set under the waiter's mu. */
+enum cbx_wflag {
+    CBX_W_TIMEOUT = 1u << 0,   /* the long-poll's hold time is over */
+    CBX_W_GONE = 1u << 1,      /* the browser closed its connection */
+    CBX_W_KICK = 1u << 2,      /* an operator kicked it; kick_reason says why */
+    CBX_W_STOP = 1u << 3,      /* the daemon is stopping */
+    CBX_W_HEARTBEAT = 1u << 4, /* a stream has been silent for `heartbeat` seconds */
+    CBX_W_MAXAGE = 1u << 5,    /* a stream reached stream-max-age */
+    CBX_W_OVERFLOW = 1u << 6,  /* a stream's inbox outgrew its bound; end it, the client resumes */
+};
+
+struct cbx_gap {
+    uint64_t from, to;
+    enum cbx_drop_reason reason;
+    const char *queue; /* borrowed from the waiter's queue list */
+};
+
+struct cbx_waitlink {
+    struct cbx_waiter *w;
+    struct cbx_queue *q; /* NULL when not linked; guarded by the map lock */
+    struct cbx_waitlink *prev, *next;
+};
+
+struct cbx_waiter {
+    pthread_mutex_t mu;         /* guards: inbox, n_inbox, cap_inbox, flags, kick_reason, linked */
+    struct cbx_msg **inbox;     /* owned refs, ascending ids */
+    size_t n_inbox, cap_inbox;
+    unsigned flags;             /* enum cbx_wflag */
+    char kick_reason[200];
+    bool linked;                /* still on some queue's waiter list */
+
+    /* Called with mu held after inbox or flags changed; must not block. */
+    void (*wake)(struct cbx_waiter *w);
+
+    /* Set before cbx_qmap_subscribe(), then read-only. */
+    bool one_shot;              /* long-poll: unlinked by the publish that fills it */
+    bool ack_on_deliver;        /* stream/SSE: a message is acknowledged when handed over */
+    size_t inbox_max;           /* stream/SSE: past this, CBX_W_OVERFLOW */
+    struct cbx_qlist queues;
+
+    /* Written by cbx_qmap_subscribe() before the waiter is linked. */
+    struct cbx_gap gaps[CBX_QLIST_MAX];
+    size_t n_gaps;
+
+    /* Guarded by the map lock. */
+    struct cbx_waitlink links[CBX_QLIST_MAX];
+    struct cbx_waiter *filled_next;
+};
+
+struct cbx_qmap_limits {
+    size_t queue_max_messages;
+    size_t queue_max_bytes;
+    size_t max_queues;
+    int64_t retain_acked_us;
+    int64_t message_ttl_us;
+};
+
+/* Counters and gauges; copied out under the lock by cbx_qmap_stats(). */
+struct cbx_qmap_stats {
+    uint64_t published, delivered, acked, expired, dropped, flushed;
+    uint64_t queues, pending_messages, pending_bytes, stored_messages, stored_bytes, waiters;
+    uint64_t first_id, last_id;
+};
+
+struct cbx_qmap;
+
+/* Creates an empty map whose ids start at the wall clock in microseconds.
+ * Owned; free with cbx_qmap_destroy() once no waiter is linked. */
+struct cbx_qmap *cbx_qmap_create(const struct cbx_qmap_limits *lim);
+void cbx_qmap_destroy(struct cbx_qmap *m);
+
+void cbx_waiter_init(struct cbx_waiter *w);
+/* Drops the inbox refs and the mutex; the waiter must be unlinked. */
+void cbx_waiter_cleanup(struct cbx_waiter *w);
+
+/* Queues a batch atomically: encodes each message (outside the lock), then
+ * under the lock hands out ids, stores the messages and wakes the waiters of
+ * the queues that changed. ids (room for b->n) receives the ids. Returns
+ * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded. */
+enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
+
+/* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
+ * its inbox and gaps with what the cursor has not seen: has_since false means
+ * "every pending message". At most limit messages go to the inbox. A waiter
+ * is linked (so later publishes reach it) when link_always, or when the
+ * inbox and gaps are empty. Returns CBX_ERR_FULL when a queue would have to
+ * be created past max-queues, CBX_ERR_STOPPING after cbx_qmap_stop(). */
+enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
+                                size_t limit, bool link_always);
+
+/* Unlinks w from its queues (no-op when it is not linked). */
+void cbx_qmap_unsubscribe(struct cbx_qmap *m, struct cbx_waiter *w);
+
+/* Takes up to max messages from w's inbox (the lowest ids) into out, which
+ * receives the refs; the rest stay. Returns the count. Also returns and
+ * clears w's flags in *flags. Locks w->mu. */
+size_t cbx_waiter_take(struct cbx_waiter *w, struct cbx_msg **out, size_t max, unsigned *flags);
+
+/* Sets flag on w and wakes it. Locks w->mu. */
+void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason);
+
+/* Expires old and long-acknowledged messages and frees idle empty queues.
+ * now_us is CLOCK_MONOTONIC. Meant to run about once a second. */
+void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now_us);
+
+/* Drops every message of queue name (or of all queues when name is NULL);
+ * returns how many through *count. CBX_ERR_NOT_FOUND for an unknown queue. */
+enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *count);
+
+/* Signals every waiter linked to queue name; CBX_ERR_NOT_FOUND for an
+ * unknown queue. *count gets how many were signalled. */
+enum cbx_err cbx_qmap_signal_queue(struct cbx_qmap *m, const char *name, unsigned flag, const char *reason,
+                                   uint64_t *count);
+
+/* Refuses new subscriptions from now on (CBX_ERR_STOPPING). */
+void cbx_qmap_stop(struct cbx_qmap *m);
+
+void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);
+
+/* One row per queue for the admin `queues` command. */
+struct cbx_queue_info {
+    char name[CBX_QNAME_MAX + 1];
+    uint64_t pending, stored, bytes, waiters;
+    int64_t oldest_us;       /* CLOCK_REALTIME publish time of the oldest message, 0 if none */
+    int64_t last_publish_us; /* CLOCK_REALTIME, 0 if never */
+};
+
+/* Copies rows for queues matching the fnmatch(3) pattern (NULL = all) into
+ * a new array (owned; free()). */
+enum cbx_err cbx_qmap_list(struct cbx_qmap *m, const char *pattern, struct cbx_queue_info **rows, size_t *n);
+
+/* The monotonic clock in microseconds. */
+int64_t cbx_now_mono_us(void);
+int64_t cbx_now_real_us(void);
+
+#endif

@@ -1,0 +1,68 @@
+/* qname.c - queue name rules (docs/PROTOCOL.md, "Queues and ids"). */
+#include "qname.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool cbx_qname_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > CBX_QNAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '@' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+enum cbx_err cbx_qlist_parse(const char *s, struct cbx_qlist *out, char *err, size_t errlen)
+{
+    const char *p = s;
+
+    out->n = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (out->n == CBX_QLIST_MAX) {
+            snprintf(err, errlen, "more than %d queues", CBX_QLIST_MAX);
+            return CBX_ERR_INVALID;
+        }
+        if (!cbx_qname_valid(p, len)) {
+            snprintf(err, errlen, "bad queue name \"%.*s\": use 1-%d letters, digits or ._:@-",
+                     (int)(len > 140 ? 140 : len), p, CBX_QNAME_MAX);
+            return CBX_ERR_INVALID;
+        }
+        for (size_t i = 0; i < out->n; i++) {
+            if (strlen(out->names[i]) == len && memcmp(out->names[i], p, len) == 0) {
+                snprintf(err, errlen, "queue \"%.*s\" named twice", (int)len, p);
+                return CBX_ERR_INVALID;
+            }
+        }
+        memcpy(out->names[out->n], p, len);
+        out->names[out->n][len] = '\0';
+        out->n++;
+        if (comma == NULL)
+            return CBX_OK;
+        p = comma + 1;
+    }
+}
+
+bool cbx_id_parse(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || *s == '\0' || strlen(s) > 16)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > CBX_ID_MAX)
+        return false;
+    *out = v;
+    return true;
+}

@@ -1,0 +1,30 @@
+/* qname.h - queue names and the small values browsers put in URLs:
+ * validating a name, splitting a queue list, reading a message id. */
+#ifndef CBX_QNAME_H
+#define CBX_QNAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CBX_QNAME_MAX 128
+#define CBX_QLIST_MAX 16
+#define CBX_ID_MAX ((UINT64_C(1) << 53) - 1)
+
+struct cbx_qlist {
+    size_t n;
+    char names[CBX_QLIST_MAX][CBX_QNAME_MAX + 1];
+};
+
+/* True when s[0..len) is 1-128 bytes of letters, digits and ._:@- */
+bool cbx_qname_valid(const char *s, size_t len);
+
+/* Splits "a,b,c" into out. On error writes the reason to err. */
+enum cbx_err cbx_qlist_parse(const char *s, struct cbx_qlist *out, char *err, size_t errlen);
+
+/* Reads a decimal id 0..2^53-1 with no sign, spaces or leading '+'. */
+bool cbx_id_parse(const char *s, uint64_t *out);
+
+#endif
