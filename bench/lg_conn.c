@@ -1,7 +1,9 @@
 /* Client connections of cbx-loadgen: non-blocking connect, requests of the
  * three subscriber transports for cometboxd and Nchan, publish POSTs, and
  * reading answers. What a run does with them lives in loadgen.c. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "lg.h"
 
 #include <errno.h>

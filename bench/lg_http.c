@@ -1,7 +1,9 @@
 /* Byte buffers and an incremental HTTP/1.1 response parser for cbx-loadgen.
  * It reads what cometboxd and nginx send (Content-Length, chunked, or body
  * until close); it is not a general HTTP client. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "lg.h"
 
 #include <ctype.h>

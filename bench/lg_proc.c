@@ -2,7 +2,9 @@
  * from /proc/PID, its own CPU time, kernel-wide socket memory, and the
  * server side of our connections through sock_diag (to tell when held
  * long-polls have been read by the server). Read-only; changes nothing. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "lg.h"
 
 #include <arpa/inet.h>

@@ -4,7 +4,9 @@
  * and sequence number, and prints one JSON line with latency, losses,
  * throughput and the server's and its own CPU and memory. Not a test of
  * protocol conformance: it reads only what it needs. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "lg.h"
 
 #include <arpa/inet.h>
