@@ -57,11 +57,25 @@ final class StreamTransport implements Transport
         }
         try {
             $meta = \stream_get_meta_data($fp);
+            // wrapper_data holds the head of each answer read (interim ones
+            // too): the last status line and the headers after it count.
             $status = 0;
+            $length = null;
+            $chunked = false;
             foreach ($meta['wrapper_data'] ?? [] as $line) {
-                if (\preg_match('#^HTTP/\d(?:\.\d)? (\d{3})(?: |$)#', (string) $line, $m) === 1) {
+                $line = (string) $line;
+                if (\preg_match('#^HTTP/\d(?:\.\d)? (\d{3})(?: |$)#', $line, $m) === 1) {
                     $status = (int) $m[1];
+                    $length = null;
+                    $chunked = false;
+                } elseif (\preg_match('/^Content-Length:[ \t]*(\d{1,12})[ \t]*$/i', $line, $m) === 1) {
+                    $length = (int) $m[1];
+                } elseif (\preg_match('/^Transfer-Encoding:.*chunked[ \t]*$/i', $line) === 1) {
+                    $chunked = true;
                 }
+            }
+            if ($chunked) {
+                $length = null; // the wrapper decodes chunks itself
             }
             if ($status === 0) {
                 throw new Exception(
@@ -71,14 +85,19 @@ final class StreamTransport implements Transport
                     'no HTTP status line'
                 );
             }
+            if ($length !== null && $length > Transport::MAX_ANSWER_BYTES) {
+                throw $this->tooLarge($url);
+            }
+            // PHP's wrapper reads to the end of the connection; Content-Length,
+            // when given, ends the answer sooner.
             $answer = '';
-            while (!\feof($fp)) {
+            while (!\feof($fp) && ($length === null || \strlen($answer) < $length)) {
                 $left = $deadline - \microtime(true);
                 if ($left <= 0) {
                     throw $this->timeout($url, $timeout);
                 }
                 \stream_set_timeout($fp, (int) $left, (int) (($left - (int) $left) * 1e6));
-                $chunk = \fread($fp, 65536);
+                $chunk = \fread($fp, $length === null ? 65536 : \max(1, \min(65536, $length - \strlen($answer))));
                 if (\stream_get_meta_data($fp)['timed_out']) {
                     throw $this->timeout($url, $timeout);
                 }
@@ -88,13 +107,16 @@ final class StreamTransport implements Transport
                 }
                 $answer .= $chunk;
                 if (\strlen($answer) > Transport::MAX_ANSWER_BYTES) {
-                    throw new Exception(
-                        'cometbox: answer from ' . $url . ' is larger than ' . Transport::MAX_ANSWER_BYTES . ' bytes',
-                        0,
-                        Exception::BAD_RESPONSE,
-                        'answer larger than ' . Transport::MAX_ANSWER_BYTES . ' bytes'
-                    );
+                    throw $this->tooLarge($url);
                 }
+            }
+            if ($length !== null && \strlen($answer) < $length) {
+                throw new Exception(
+                    'cometbox: cannot reach ' . $url . ': the connection closed before the answer was complete',
+                    0,
+                    Exception::CONNECTION_FAILED,
+                    'the connection closed before the answer was complete'
+                );
             }
             return [$status, $answer];
         } finally {
@@ -104,6 +126,16 @@ final class StreamTransport implements Transport
 
     public function close(): void
     {
+    }
+
+    private function tooLarge(string $url): Exception
+    {
+        return new Exception(
+            'cometbox: answer from ' . $url . ' is larger than ' . Transport::MAX_ANSWER_BYTES . ' bytes',
+            0,
+            Exception::BAD_RESPONSE,
+            'answer larger than ' . Transport::MAX_ANSWER_BYTES . ' bytes'
+        );
     }
 
     private function timeout(string $url, float $timeout): Exception
