@@ -398,11 +398,14 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, c
     return ret;
 }
 
-void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h)
+void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
 {
     cbx_qmap_unsubscribe(s->qmap, &h->w);
     if (h->fd >= 0)
         epoll_ctl(s->watch_fd, EPOLL_CTL_DEL, h->fd, NULL);
+    if (cbx_log_enabled(CBX_LOG_DEBUG))
+        cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)h->client_id,
+                cbx_transport_names[h->transport], h->addr, h->failed || !clean ? "browser went away" : "answered");
     atomic_fetch_sub(&s->ctr.held[h->transport], 1);
     reg_remove(s, h);
     hold_free(h);

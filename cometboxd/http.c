@@ -90,11 +90,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     struct cbx_server *s = cls;
     int *kind = *con_cls;
 
-    (void)c, (void)toe;
+    (void)c;
     if (kind == NULL)
         return;
     if (*kind == CBX_CTX_HOLD)
-        cbx_hold_completed(s, *con_cls);
+        cbx_hold_completed(s, *con_cls, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     else if (*kind == CBX_CTX_PUBLISH)
         cbx_publish_completed(*con_cls);
     *con_cls = NULL;

@@ -1,0 +1,289 @@
+/* test_qmap.c - the queue map: mailbox semantics, gaps, limits, expiry, and a
+ * many-thread stress of publishers against waiting readers. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "../../common/qmap.h"
+#include "test.h"
+
+static const struct cbx_qmap_limits lim = { 5, 1 << 20, 1000, 1000000, 3600000000 };
+
+static void wake_nothing(struct cbx_waiter *w) { (void)w; }
+
+static uint64_t pub1(struct cbx_qmap *m, const char *q, const char *text)
+{
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 1000 };
+    char why[128];
+    uint64_t id = 0;
+
+    CHECK_INT(cbx_pub_batch_add(&b, q, strlen(q), text, strlen(text), false, &pl, why, sizeof why), CBX_OK);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_OK);
+    cbx_pub_batch_free(&b);
+    return id;
+}
+
+static void waiter_on(struct cbx_waiter *w, const char *queues)
+{
+    char why[128];
+
+    cbx_waiter_init(w);
+    w->wake = wake_nothing;
+    CHECK_INT(cbx_qlist_parse(queues, &w->queues, why, sizeof why), CBX_OK);
+}
+
+/* Subscribes and returns the inbox ids, comma-joined, into out. */
+static const char *sub(struct cbx_qmap *m, const char *queues, bool has_since, uint64_t since, char *out,
+                       size_t len, struct cbx_waiter *w)
+{
+    struct cbx_msg *msgs[64];
+    unsigned flags;
+    size_t n;
+
+    waiter_on(w, queues);
+    w->one_shot = true;
+    CHECK_INT(cbx_qmap_subscribe(m, w, has_since, since, 64, false), CBX_OK);
+    n = cbx_waiter_take(w, msgs, 64, &flags);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out + strlen(out), len - strlen(out), "%s%.*s", i ? "," : "", (int)msgs[i]->len, msgs[i]->json);
+        cbx_msg_unref(msgs[i]);
+    }
+    return out;
+}
+
+static void test_ids_and_delivery(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w;
+    char out[4096], want[4096];
+    uint64_t a, b;
+
+    a = pub1(m, "alice", "hi");
+    b = pub1(m, "alice", "there");
+    CHECK(b > a);
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"alice\",\"data\":\"hi\"},"
+             "{\"id\":%llu,\"queue\":\"alice\",\"data\":\"there\"}", (unsigned long long)a, (unsigned long long)b);
+    CHECK_STR(sub(m, "alice", false, 0, out, sizeof out, &w), want);
+    CHECK(!w.linked); /* it had messages: answered at once */
+    cbx_waiter_cleanup(&w);
+    /* since=a acknowledges a */
+    sub(m, "alice", true, a, out, sizeof out, &w);
+    cbx_waiter_cleanup(&w);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.pending_messages, 1);
+    CHECK_INT(st.stored_messages, 2);
+    CHECK_INT(st.acked, 1);
+    /* nothing new: the waiter is linked and the next publish fills it */
+    sub(m, "alice,bob", true, b, out, sizeof out, &w);
+    CHECK_STR(out, "");
+    CHECK(w.linked);
+    uint64_t c = pub1(m, "bob", "late");
+    CHECK(!w.linked); /* one-shot: unlinked by the publish that filled it */
+    CHECK_INT(w.n_inbox, 1);
+    CHECK_INT(w.inbox[0]->id, c);
+    cbx_waiter_cleanup(&w);
+    cbx_qmap_destroy(m);
+}
+
+static void test_overflow_gap(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_waiter w;
+    char out[4096];
+    uint64_t ids[8];
+
+    for (int i = 0; i < 8; i++)
+        ids[i] = pub1(m, "q", "x");
+    sub(m, "q", true, 0, out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 1);
+    CHECK_INT(w.gaps[0].from, 1);
+    CHECK_INT(w.gaps[0].to, ids[2]);
+    CHECK_INT(w.gaps[0].reason, CBX_DROP_OVERFLOW);
+    CHECK(strstr(out, "\"queue\"") != NULL);
+    cbx_waiter_cleanup(&w);
+    sub(m, "q", true, ids[2], out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 0);
+    cbx_waiter_cleanup(&w);
+    /* a since before this map's first id is a restart gap */
+    sub(m, "q", true, 5, out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 1);
+    CHECK_INT(w.gaps[0].reason, CBX_DROP_RESTART);
+    CHECK_INT(w.gaps[0].from, 6);
+    cbx_waiter_cleanup(&w);
+    cbx_qmap_destroy(m);
+}
+
+static void test_flush_and_expiry(void)
+{
+    struct cbx_qmap_limits l = lim;
+    struct cbx_qmap *m;
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w;
+    char out[256];
+    uint64_t n, a;
+
+    l.retain_acked_us = 0;
+    m = cbx_qmap_create(&l);
+    a = pub1(m, "f", "1");
+    pub1(m, "f", "2");
+    CHECK_INT(cbx_qmap_flush(m, "f", &n), CBX_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(cbx_qmap_flush(m, "nope", &n), CBX_ERR_NOT_FOUND);
+    sub(m, "f", true, a, out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 1);
+    CHECK_INT(w.gaps[0].reason, CBX_DROP_FLUSHED);
+    cbx_waiter_cleanup(&w);
+    /* acknowledged messages go after retain-acked (0 here); idle empty queues are freed */
+    a = pub1(m, "e", "x");
+    sub(m, "e", true, a, out, sizeof out, &w);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    cbx_qmap_sweep(m, cbx_now_mono_us() + 1);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.stored_messages, 0);
+    CHECK_INT(st.expired, 1);
+    CHECK_INT(st.queues, 0);
+    cbx_qmap_destroy(m);
+}
+
+static void test_max_queues(void)
+{
+    struct cbx_qmap_limits l = lim;
+    struct cbx_qmap *m;
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 100 };
+    struct cbx_qmap_stats st;
+    char why[64];
+    uint64_t ids[2];
+
+    l.max_queues = 1;
+    m = cbx_qmap_create(&l);
+    pub1(m, "one", "x");
+    cbx_pub_batch_add(&b, "one", 3, "y", 1, false, &pl, why, sizeof why);
+    cbx_pub_batch_add(&b, "two", 3, "z", 1, false, &pl, why, sizeof why);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_ERR_FULL);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.published, 1); /* nothing of the refused batch */
+    cbx_pub_batch_free(&b);
+    cbx_qmap_destroy(m);
+}
+
+/* ---- stress: publishers against readers that poll with since --------- */
+
+#define PUBLISHERS 4
+#define READERS 8
+#define PER_PUBLISHER 2000
+
+static struct cbx_qmap *stress_map;
+static _Atomic int publishers_done;
+
+struct stress_waiter {
+    struct cbx_waiter w;
+    pthread_cond_t cond;
+};
+
+static void wake_cond(struct cbx_waiter *w) { pthread_cond_signal(&((struct stress_waiter *)w)->cond); }
+
+static void *publisher(void *arg)
+{
+    char q[16], text[32];
+
+    for (int i = 0; i < PER_PUBLISHER; i++) {
+        snprintf(q, sizeof q, "s%d", (int)(intptr_t)arg % 2);
+        snprintf(text, sizeof text, "%d", i);
+        pub1(stress_map, q, text);
+    }
+    atomic_fetch_add(&publishers_done, 1);
+    return NULL;
+}
+
+/* Reads queues s0,s1 with since until it has seen every message once. */
+static void *reader(void *arg)
+{
+    uint64_t since = (uint64_t)(uintptr_t)arg, last = 0;
+    long got = 0, dup = 0;
+    struct cbx_msg *msgs[64];
+
+    while (got < PUBLISHERS * PER_PUBLISHER) {
+        struct stress_waiter sw;
+        unsigned flags;
+        char why[64];
+        size_t n;
+
+        cbx_waiter_init(&sw.w);
+        pthread_cond_init(&sw.cond, NULL);
+        sw.w.wake = wake_cond;
+        sw.w.one_shot = true;
+        cbx_qlist_parse("s0,s1", &sw.w.queues, why, sizeof why);
+        cbx_qmap_subscribe(stress_map, &sw.w, true, since, 64, false);
+        pthread_mutex_lock(&sw.w.mu);
+        while (sw.w.n_inbox == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 5;
+            if (pthread_cond_timedwait(&sw.cond, &sw.w.mu, &ts) != 0)
+                break; /* a lost wake-up shows as a miss below */
+        }
+        pthread_mutex_unlock(&sw.w.mu);
+        cbx_qmap_unsubscribe(stress_map, &sw.w);
+        n = cbx_waiter_take(&sw.w, msgs, 64, &flags);
+        if (n == 0) {
+            fprintf(stderr, "reader: no wake-up within 5 s after %ld messages\n", got);
+            cbx_waiter_cleanup(&sw.w);
+            pthread_cond_destroy(&sw.cond);
+            return (void *)1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (msgs[i]->id <= last)
+                dup++;
+            last = msgs[i]->id;
+            got++;
+            cbx_msg_unref(msgs[i]);
+        }
+        since = last;
+        cbx_waiter_cleanup(&sw.w);
+        pthread_cond_destroy(&sw.cond);
+    }
+    return (void *)(intptr_t)(dup != 0);
+}
+
+static void test_stress(void)
+{
+    struct cbx_qmap_limits l = lim;
+    pthread_t p[PUBLISHERS], r[READERS];
+    struct cbx_qmap_stats st;
+    void *res;
+    int bad = 0;
+
+    l.queue_max_messages = 100000;
+    stress_map = cbx_qmap_create(&l);
+    cbx_qmap_stats(stress_map, &st);
+    for (int i = 0; i < READERS; i++)
+        pthread_create(&r[i], NULL, reader, (void *)(uintptr_t)0);
+    for (int i = 0; i < PUBLISHERS; i++)
+        pthread_create(&p[i], NULL, publisher, (void *)(intptr_t)i);
+    for (int i = 0; i < PUBLISHERS; i++)
+        pthread_join(p[i], NULL);
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(r[i], &res);
+        bad += res != NULL;
+    }
+    CHECK_INT(bad, 0);
+    cbx_qmap_stats(stress_map, &st);
+    CHECK_INT(st.published, PUBLISHERS * PER_PUBLISHER);
+    CHECK_INT(st.waiters, 0);
+    cbx_qmap_destroy(stress_map);
+}
+
+int main(void)
+{
+    RUN(test_ids_and_delivery);
+    RUN(test_overflow_gap);
+    RUN(test_flush_and_expiry);
+    RUN(test_max_queues);
+    RUN(test_stress);
+    TEST_DONE();
+}
