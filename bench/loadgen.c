@@ -529,7 +529,8 @@ static double pct(const uint32_t *a, size_t n, double q)
 
 static void print_dist(const char *name, uint32_t *a, size_t n, double scale)
 {
-	qsort(a, n, sizeof *a, cmp_u32);
+	if (n)
+		qsort(a, n, sizeof *a, cmp_u32);
 	double sum = 0;
 	for (size_t i = 0; i < n; i++)
 		sum += a[i];
