@@ -115,12 +115,24 @@ int lg_diag_count(uint16_t port, long *established, long *unread)
 			NETLINK_SOCK_DIAG);
 	if (fd < 0)
 		return -1;
+	/* The request carries a filter, sport >= port && sport <= port, so
+	 * that the kernel fills messages only for the server's sockets (it
+	 * still walks all of them). Jump offsets as in iproute2's ss: "no"
+	 * past the end (len + 4) rejects. */
 	struct {
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 r;
+		struct nlattr attr;
+		struct inet_diag_bc_op bc[4];
 	} req;
 	memset(&req, 0, sizeof req);
 	req.nlh.nlmsg_len = sizeof req;
+	req.attr.nla_len = (uint16_t)(sizeof req.attr + sizeof req.bc);
+	req.attr.nla_type = INET_DIAG_REQ_BYTECODE;
+	req.bc[0] = (struct inet_diag_bc_op){INET_DIAG_BC_S_GE, 8, 20};
+	req.bc[1] = (struct inet_diag_bc_op){0, 0, port};
+	req.bc[2] = (struct inet_diag_bc_op){INET_DIAG_BC_S_LE, 8, 12};
+	req.bc[3] = (struct inet_diag_bc_op){0, 0, port};
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.r.sdiag_family = AF_INET;
