@@ -458,12 +458,61 @@ void cbx_hold_tick(struct cbx_server *s, int64_t now)
 
 void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id)
 {
+    cbx_hold_signal_client(s, client_id, CBX_W_GONE, NULL);
+}
+
+enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_client_info **rows, size_t *n)
+{
+    struct cbx_client_info *out = NULL;
+    size_t count = 0;
+    enum cbx_err rc = CBX_OK;
+
+    pthread_mutex_lock(&s->reg_mu);
+    if (s->reg_count > 0 && (out = calloc(s->reg_count, sizeof *out)) == NULL) {
+        rc = CBX_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < s->reg_nbuckets; i++) {
+        for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next) {
+            struct cbx_client_info *r = &out[count];
+            bool match = queue == NULL;
+            r->queues[0] = '\0';
+            for (size_t k = 0; k < h->w.queues.n; k++) {
+                if (queue != NULL && strcmp(queue, h->w.queues.names[k]) == 0)
+                    match = true;
+                if (k > 0)
+                    strcat(r->queues, ",");
+                strcat(r->queues, h->w.queues.names[k]);
+            }
+            if (!match)
+                continue;
+            r->id = h->client_id;
+            snprintf(r->addr, sizeof r->addr, "%s", h->addr);
+            r->transport = h->transport;
+            r->cursor = atomic_load(&h->cursor);
+            r->since_us = h->since_real_us;
+            count++;
+        }
+    }
+out:
+    pthread_mutex_unlock(&s->reg_mu);
+    *rows = out;
+    *n = count;
+    return rc;
+}
+
+enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, unsigned flag, const char *reason)
+{
+    enum cbx_err rc = CBX_ERR_NOT_FOUND;
+
     pthread_mutex_lock(&s->reg_mu);
     for (struct cbx_hold *h = s->reg_buckets[reg_slot(s, client_id)]; h != NULL; h = h->reg_next) {
         if (h->client_id == client_id) {
-            cbx_waiter_signal(&h->w, CBX_W_GONE, NULL);
+            cbx_waiter_signal(&h->w, flag, reason);
+            rc = CBX_OK;
             break;
         }
     }
     pthread_mutex_unlock(&s->reg_mu);
+    return rc;
 }

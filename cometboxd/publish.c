@@ -20,6 +20,7 @@ struct publish_ctx {
 
 static int done_marker = CBX_CTX_DONE;
 static int healthz_marker = CBX_CTX_DONE;
+static int metrics_marker = CBX_CTX_DONE;
 
 void cbx_publish_completed(void *con_cls)
 {
@@ -109,10 +110,11 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
     if (p == NULL) {
         atomic_fetch_add(&s->ctr.publish_requests, 1);
         *con_cls = &done_marker;
-        if (strcmp(url, "/healthz") == 0) {
+        if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
             if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
                 return cbx_http_not_allowed(c, method, "GET");
-            *con_cls = &healthz_marker; /* answered on the next call, keeping the connection */
+            /* answered on the next call, keeping the connection */
+            *con_cls = strcmp(url, "/healthz") == 0 ? &healthz_marker : &metrics_marker;
             return MHD_YES;
         }
         if (strcmp(url, "/publish") != 0)
@@ -140,6 +142,10 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         cbx_buf_init(&p->body);
         *con_cls = p;
         return MHD_YES;
+    }
+    if (p == (void *)&metrics_marker && *upload_data_size == 0) {
+        *con_cls = &done_marker;
+        return cbx_metrics_answer(s, c);
     }
     if (p == (void *)&healthz_marker && *upload_data_size == 0) {
         *con_cls = &done_marker;

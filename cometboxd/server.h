@@ -101,6 +101,23 @@ void cbx_hold_tick(struct cbx_server *s, int64_t now_us);
 /* Called by the reaper when the socket of client id closed. */
 void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id);
 
+/* One row per held request, for the admin `clients` command. */
+struct cbx_client_info {
+    uint64_t id;
+    char addr[64];
+    enum cbx_transport transport;
+    char queues[CBX_QLIST_MAX * (CBX_QNAME_MAX + 1)];
+    uint64_t cursor;   /* last id handed to it (or its since) */
+    int64_t since_us;  /* connected since, wall clock */
+};
+/* Rows for every held request, or those on queue (owned array; free()). */
+enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_client_info **rows, size_t *n);
+/* Sets flag (with reason, for a kick) on one held request; CBX_ERR_NOT_FOUND when none has that id. */
+enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, unsigned flag, const char *reason);
+
+/* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
+enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
+
 /* reaper.c */
 int cbx_reaper_start(struct cbx_server *s);
 void cbx_reaper_stop(struct cbx_server *s);

@@ -584,9 +584,11 @@ size_t cbx_waiter_take(struct cbx_waiter *w, struct cbx_msg **out, size_t max, u
 
     pthread_mutex_lock(&w->mu);
     n = w->n_inbox < max ? w->n_inbox : max;
-    memcpy(out, w->inbox, n * sizeof *out);
-    memmove(w->inbox, w->inbox + n, (w->n_inbox - n) * sizeof *out);
-    w->n_inbox -= n;
+    if (n > 0) {
+        memcpy(out, w->inbox, n * sizeof *out);
+        memmove(w->inbox, w->inbox + n, (w->n_inbox - n) * sizeof *out);
+        w->n_inbox -= n;
+    }
     *flags = w->flags;
     w->flags = 0;
     pthread_mutex_unlock(&w->mu);
