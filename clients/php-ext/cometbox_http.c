@@ -535,6 +535,10 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 				goto out;
 			}
 		}
+		if ((size_t) (head_end - ZSTR_VAL(in.s)) > CBX_MAX_HEADER_BYTES) {
+			throw_bad_answer(endpoint, 0, "header block too long");
+			goto out;
+		}
 		*status = parse_status(ZSTR_VAL(in.s), (size_t) (head_end - ZSTR_VAL(in.s)));
 		if (*status < 0) {
 			throw_bad_answer(endpoint, 0, "no HTTP status line");

@@ -91,7 +91,7 @@ final class PublishTest extends TestCase
         $q = self::queue('json');
         $values = [
             ['x' => 1, 'list' => [1, 2, 3], 'null' => null, 'yes' => true, 'no' => false, 'half' => 1.5],
-            ['text' => "<&>\"'\r\n\u{1F389}\u{2028}", 'ctrl' => "\x01\x1F\x00", 'slash' => 'a/b'],
+            ['text' => "<&>\"'\r\n\u{1F389}\u{2028}", 'ctrl' => "\x01\x1F\x7F", 'slash' => 'a/b'],
             [],
             42,
             'a JSON string becomes a text message',
@@ -103,6 +103,24 @@ final class PublishTest extends TestCase
             $expected[] = ['id' => $c->publishJson($q, $v), 'queue' => $q, 'data' => $v];
         }
         $this->assertSame($expected, self::$daemon->poll($q));
+    }
+
+    /**
+     * U+0000 is a JSON string character like any other ("a\u0000b"); XML text
+     * cannot carry it, so publishJson() is the documented way to send it.
+     *
+     * @dataProvider transports
+     */
+    public function testJsonStringWithNulRoundTrips(string $transport): void
+    {
+        $c = $this->client($transport);
+        $q = self::queue('nul');
+        $id1 = $c->publishJson($q, ['k' => "a\0b"]);
+        $id2 = $c->publishJson($q, "x\0y");
+        $this->assertSame([
+            ['id' => $id1, 'queue' => $q, 'data' => ['k' => "a\0b"]],
+            ['id' => $id2, 'queue' => $q, 'data' => "x\0y"],
+        ], self::$daemon->poll($q));
     }
 
     /** @dataProvider transports */

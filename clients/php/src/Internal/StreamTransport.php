@@ -79,7 +79,7 @@ final class StreamTransport implements Transport
             }
             if ($status === 0) {
                 throw new Exception(
-                    'cometbox: answer from ' . $url . ' has no HTTP status line',
+                    'cometbox: unexpected answer from ' . $url . ': no HTTP status line',
                     0,
                     Exception::BAD_RESPONSE,
                     'no HTTP status line'
