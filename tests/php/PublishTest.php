@@ -120,7 +120,8 @@ final class PublishTest extends TestCase
         $this->assertSame([
             ['id' => $id1, 'queue' => $q, 'data' => ['k' => "a\0b"]],
             ['id' => $id2, 'queue' => $q, 'data' => "x\0y"],
-        ], self::$daemon->poll($q));
+        ], self::$daemon->poll($q), 'PROTOCOL.md: data may be any JSON value, and "a\u0000b" is one; '
+            . 'a daemon that cuts the string at U+0000 is wrong (or PROTOCOL.md must say such strings are refused)');
     }
 
     /** @dataProvider transports */

@@ -126,15 +126,21 @@ if (!$valgrind) {
     foreach (['tokenizer', 'dom', 'xmlwriter', 'xml', 'mbstring'] as $ext) {
         \array_push($php, '-d', "extension=$ext");
     }
-    [$rc, $out] = run(\array_merge($php, ['/usr/bin/phpunit', '-c', __DIR__ . '/phpunit.xml']), __DIR__,
+    $phpunit = \getenv('PHPUNIT') ?: '/usr/bin/phpunit';
+    [$rc, $out] = run(\array_merge($php, [$phpunit, '-c', __DIR__ . '/phpunit.xml']), __DIR__,
         ['COMETBOX_EXPECT_TRANSPORT' => 'ext'], true);
     if ($rc !== 0) {
         $failed[] = "phpunit with the extension loaded: exit $rc";
     }
 }
 
-$d->stop();
-$small->stop();
+foreach ([$d, $small] as $daemon) {
+    try {
+        $daemon->stop();
+    } catch (\RuntimeException $e) {
+        $failed[] = $e->getMessage();
+    }
+}
 if (\getenv('CBX_EXT_KEEP') !== '1') {
     rmTree($build);
 }

@@ -74,7 +74,11 @@ final class Daemon
 
     public function __destruct()
     {
-        $this->stop();
+        try {
+            $this->stop();
+        } catch (\RuntimeException $e) {
+            \fwrite(\STDERR, $e->getMessage() . "\n");
+        }
     }
 
     /** The daemon's path: $COMETBOXD, else the build tree's. */
@@ -96,27 +100,44 @@ final class Daemon
         return (string) @\file_get_contents($this->dir . '/stderr');
     }
 
-    /** Stops the daemon (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
+    /**
+     * Stops the daemon (SIGTERM, then SIGKILL after 10 s) and removes its
+     * directory. Throws when the daemon did not exit with status 0 (a crash,
+     * a sanitizer report), with its stderr; a second call does nothing.
+     */
     public function stop(): void
     {
+        $problem = null;
         if ($this->proc !== null) {
             \proc_terminate($this->proc, 15);
             $deadline = \microtime(true) + 10.0;
-            while (\proc_get_status($this->proc)['running']) {
+            while (($status = \proc_get_status($this->proc))['running']) {
                 if (\microtime(true) > $deadline) {
                     \proc_terminate($this->proc, 9);
+                    $problem = 'did not stop within 10 s of SIGTERM';
                     break;
                 }
-                \usleep(5000);
+                \usleep(5000); // polling a condition
+            }
+            if ($problem === null && $status['signaled']) {
+                $problem = 'was killed by signal ' . $status['termsig'];
+            } elseif ($problem === null && $status['exitcode'] !== 0) {
+                $problem = 'exited with status ' . $status['exitcode'];
             }
             \proc_close($this->proc);
             $this->proc = null;
+            if ($problem !== null) {
+                $problem = "cometboxd $problem; stderr:\n" . $this->stderr();
+            }
         }
         if (\is_dir($this->dir)) {
             foreach (\glob($this->dir . '/{,.}[!.]*', \GLOB_BRACE) ?: [] as $f) {
                 @\unlink($f);
             }
             @\rmdir($this->dir);
+        }
+        if ($problem !== null) {
+            throw new \RuntimeException($problem);
         }
     }
 
