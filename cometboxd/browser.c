@@ -133,6 +133,8 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         *con_cls = &seen_marker;
         return MHD_YES;
     }
+    if (*(int *)*con_cls == CBX_CTX_HOLD && *upload_data_size == 0)
+        return cbx_hold_continue(c, *con_cls); /* a long-poll resumed */
     if (*con_cls != &seen_marker || *upload_data_size != 0) {
         *upload_data_size = 0; /* a body on a GET is ignored */
         return MHD_YES;

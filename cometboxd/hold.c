@@ -25,7 +25,7 @@ struct cbx_hold {
     struct cbx_server *srv;
     enum cbx_transport transport;
     struct MHD_Connection *conn;
-    int fd;                    /* the connection's socket, watched for a closed peer */
+    const char *origin;        /* Access-Control-Allow-Origin to send, or NULL; valid for the request */
     uint64_t client_id;
     char addr[64];
     int64_t since_real_us;     /* connected since (wall clock) */
@@ -209,7 +209,7 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (h->finished)
             return h->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
-        if (h->transport == CBX_T_POLL ? produce_poll(h) : produce_stream(h))
+        if (produce_stream(h))
             continue;
         if (hold_wait(h))
             return 0; /* suspended; libmicrohttpd calls again after the resume */
@@ -316,11 +316,61 @@ static void add_stream_headers(struct MHD_Response *r, enum cbx_transport t)
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
 }
 
+static void add_headers(struct MHD_Response *r, struct cbx_hold *h)
+{
+    add_stream_headers(r, h->transport);
+    if (h->origin != NULL) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", h->origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+}
+
+/* A long-poll answers once, with a whole buffer (one write, with a
+ * Content-Length): it waits before its answer exists. In pool mode the wait
+ * suspends the connection and libmicrohttpd calls the access handler, and so
+ * this function, again after the resume; in per-connection mode it blocks
+ * this connection's own thread. */
+static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    while (!produce_poll(h))
+        if (hold_wait(h))
+            return MHD_YES; /* suspended */
+    if (h->failed || !h->out.ok || h->out.len == 0)
+        return MHD_NO; /* the browser went away (or no memory): close the connection */
+    r = MHD_create_response_from_buffer(h->out.len, h->out.s, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+        return MHD_NO;
+    cbx_buf_init(&h->out); /* the response owns the bytes now */
+    add_headers(r, h);
+    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Watches the socket for a closed peer. The registration is re-armed for
+ * each request of a keep-alive connection (one epoll_ctl, not two) and goes
+ * away by itself when libmicrohttpd closes the socket; a late event for an
+ * earlier request finds no client with its id and is ignored. */
+static void watch_socket(struct cbx_server *s, struct cbx_hold *h, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = h->client_id };
+
+    if (ci == NULL)
+        return;
+    if (epoll_ctl(s->watch_fd, EPOLL_CTL_MOD, ci->connect_fd, &ev) != 0 &&
+        (errno != ENOENT || epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0))
+        cbx_log(CBX_LOG_WARN, "client %llu: cannot watch its socket: %s", (unsigned long long)h->client_id,
+                strerror(errno));
+}
+
 enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
                                void **con_cls)
 {
     struct cbx_hold *h = calloc(1, sizeof *h);
-    const union MHD_ConnectionInfo *ci;
     struct MHD_Response *r = NULL;
     enum cbx_err rc;
     int64_t now = cbx_now_mono_us();
@@ -336,7 +386,6 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, c
     h->srv = s;
     h->transport = p->transport;
     h->conn = c;
-    h->fd = -1;
     h->since_real_us = cbx_now_real_us();
     h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : s->cfg.stream_max_age) * 1000000;
     atomic_init(&h->last_write_us, now);
@@ -369,40 +418,30 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, c
     if (atomic_load(&s->stopping))
         cbx_waiter_signal(&h->w, CBX_W_STOP, NULL); /* a stop that ran before reg_add saw it */
 
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, hold_read, h, NULL);
-    if (r == NULL) {
-        cbx_qmap_unsubscribe(s->qmap, &h->w);
-        reg_remove(s, h);
-        hold_free(h);
-        return MHD_NO;
-    }
-    add_stream_headers(r, p->transport);
-    if (p->origin != NULL) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", p->origin);
-        MHD_add_response_header(r, "Vary", "Origin");
-    }
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci != NULL) {
-        struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = h->client_id };
-        h->fd = ci->connect_fd;
-        if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, h->fd, &ev) != 0) {
-            cbx_log(CBX_LOG_WARN, "client %llu: cannot watch its socket: %s", (unsigned long long)h->client_id,
-                    strerror(errno));
-            h->fd = -1;
-        }
-    }
+    h->origin = p->origin;
+    watch_socket(s, h, c);
     atomic_fetch_add(&s->ctr.held[h->transport], 1);
     *con_cls = h;
+    if (h->transport == CBX_T_POLL)
+        return poll_step(c, h);
+
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, hold_read, h, NULL);
+    if (r == NULL)
+        return MHD_NO; /* libmicrohttpd closes; the completion callback frees h */
+    add_headers(r, h);
     ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
 }
 
+enum MHD_Result cbx_hold_continue(struct MHD_Connection *c, struct cbx_hold *h)
+{
+    return poll_step(c, h);
+}
+
 void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
 {
     cbx_qmap_unsubscribe(s->qmap, &h->w);
-    if (h->fd >= 0)
-        epoll_ctl(s->watch_fd, EPOLL_CTL_DEL, h->fd, NULL);
     if (cbx_log_enabled(CBX_LOG_DEBUG))
         cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)h->client_id,
                 cbx_transport_names[h->transport], h->addr, h->failed || !clean ? "browser went away" : "answered");

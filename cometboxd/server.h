@@ -91,6 +91,9 @@ struct cbx_hold_params {
 /* Subscribes and queues the answer on c. On failure answers an error itself. */
 enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
                                void **con_cls);
+/* Called by the browser handler when libmicrohttpd calls it again for a
+ * suspended long-poll (pool mode, after the resume). */
+enum MHD_Result cbx_hold_continue(struct MHD_Connection *c, struct cbx_hold *h);
 void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean);
 /* Signals every held request (stop, kick --client). */
 void cbx_hold_signal_all(struct cbx_server *s, unsigned flag);

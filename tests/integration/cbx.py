@@ -145,14 +145,36 @@ class Daemon:
         path = "/poll/" + queues + ("?" + urllib.parse.urlencode(q) if q else "")
         return self.request("browser", "GET", path, headers=headers, timeout=60)
 
-    def open_stream(self, path, headers=None):
-        return RawStream(self.bhost, self.bport, path, headers)
+    def metrics(self):
+        """GET /metrics as {name-with-labels: value}."""
+        st, _, body = self.request("publish", "GET", "/metrics")
+        assert st == 200, st
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def held(self, transport="long-poll"):
+        return int(self.metrics()['cometbox_held_requests{transport="%s"}' % transport])
+
+    def wait_held(self, n, transport="long-poll", timeout=10):
+        """Waits until n requests of transport are held (read from /metrics)."""
+        deadline = time.monotonic() + timeout
+        while self.held(transport) != n:
+            if time.monotonic() > deadline:
+                raise AssertionError("expected %d held %s requests, have %d" % (n, transport, self.held(transport)))
+            time.sleep(0.01)
+
+    def open_stream(self, path, headers=None, read_head=True):
+        return RawStream(self.bhost, self.bport, path, headers, read_head)
 
 
 class RawStream:
     """A GET whose chunked body is read incrementally over a raw socket."""
 
-    def __init__(self, host, port, path, headers=None):
+    def __init__(self, host, port, path, headers=None, read_head=True):
         self.sock = socket.create_connection((host, port), timeout=10)
         req = "GET %s HTTP/1.1\r\nHost: %s:%d\r\n" % (path, host, port)
         for k, v in (headers or {}).items():
@@ -161,7 +183,11 @@ class RawStream:
         self.buf = b""
         self.body = b""
         self.ended = False
-        head = self._until(b"\r\n\r\n")
+        if read_head:
+            self.read_head()
+
+    def read_head(self, timeout=10):
+        head = self._until(b"\r\n\r\n", timeout)
         lines = head.decode().split("\r\n")
         self.status = int(lines[0].split()[1])
         self.headers = {}
@@ -214,6 +240,17 @@ class RawStream:
 
     def event(self, timeout=10):
         return self.read_until(b"\n\n", timeout).decode()
+
+    def read_body(self, timeout=10):
+        """The whole body of a Content-Length or chunked answer."""
+        if "content-length" in self.headers:
+            n = int(self.headers["content-length"])
+            deadline = time.monotonic() + timeout
+            while len(self.buf) < n:
+                self._fill(deadline)
+            out, self.buf = self.buf[:n], self.buf[n:]
+            return out
+        return self.read_to_end(timeout)
 
     def read_to_end(self, timeout=10):
         deadline = time.monotonic() + timeout

@@ -43,13 +43,14 @@ class PublishAndPoll(DaemonTest):
         self.assertEqual(json.loads(body), [msg(a, "bob", "Hi <3"), msg(b, "bob", "two"), msg(c, "bob", [1, None])])
 
     def test_held_poll_wakes_within_100ms_of_a_publish(self):
-        # the answer's headers go out when the poll is held; its body when a message arrives
-        p = self.d.open_stream("/poll/carol?since=0&timeout=20")
-        self.assertEqual(p.status, 200)
-        self.assertEqual(p.headers["content-type"], "application/json")
+        p = self.d.open_stream("/poll/carol?since=0&timeout=20", read_head=False)
+        self.d.wait_held(1)
         id_ = self.d.pub("carol", "wake up")
         t_pub = time.monotonic()
-        body = p.read_to_end()
+        p.read_head()
+        self.assertEqual(p.status, 200)
+        self.assertEqual(p.headers["content-type"], "application/json")
+        body = p.read_body()
         took = time.monotonic() - t_pub
         self.assertEqual(json.loads(body), [msg(id_, "carol", "wake up")])
         self.assertLess(took, 0.1)
@@ -355,7 +356,7 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(s.line(), "[]\n")
             e = d.open_stream("/events/held-sse")
             e.event()
-            time.sleep(0.3)
+            d.wait_held(5)
             rc, took = d.stop()
             for t in threads:
                 t.join(5)
@@ -371,17 +372,19 @@ class Lifecycle(unittest.TestCase):
         d = Daemon("--log-level", "debug")
         try:
             closed = re.compile(r"client \d+ \((long-poll|stream|sse), [^)]*\) closed: browser went away")
-            for path in ("/poll/gone?timeout=60", "/stream/gone", "/events/gone"):
+            for path, transport in (("/poll/gone?timeout=60", "long-poll"), ("/stream/gone", "stream"),
+                                    ("/events/gone", "sse")):
                 before = d.count(closed)
                 sock = socket.create_connection((d.bhost, d.bport))
                 sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-                sock.recv(100)  # headers went out: the request is held
+                d.wait_held(1, transport)
                 t0 = time.monotonic()
                 sock.close()
                 deadline = t0 + 2
                 while d.count(closed) == before and time.monotonic() < deadline:
                     time.sleep(0.02)
                 self.assertEqual(d.count(closed), before + 1, path + "\n" + d.log)
+                d.wait_held(0, transport, timeout=1)
             self.assertEqual(d.stop()[0], 0)
         finally:
             d.cleanup()
