@@ -94,11 +94,12 @@ final class Client
      */
     public function publish(string $queue, string $data): int
     {
-        Encoder::checkQueue($queue);
-        Encoder::checkText($data);
         if ($this->transportName === 'ext') {
+            // The extension makes the same checks with the same messages.
             return \cometbox_publish($queue, $data, $this->url, $this->extOptions());
         }
+        Encoder::checkQueue($queue);
+        Encoder::checkText($data);
         $xml = Encoder::document(Encoder::element($queue, $data, false));
         return $this->post($xml, 1)[0];
     }
@@ -112,12 +113,12 @@ final class Client
      */
     public function publishJson(string $queue, $value): int
     {
-        Encoder::checkQueue($queue);
-        $json = Encoder::encodeJson($value);
         if ($this->transportName === 'ext') {
+            // Encoding here as well would call a JsonSerializable twice.
             return \cometbox_publish_json($queue, $value, $this->url, $this->extOptions());
         }
-        $xml = Encoder::document(Encoder::element($queue, $json, true));
+        Encoder::checkQueue($queue);
+        $xml = Encoder::document(Encoder::element($queue, Encoder::encodeJson($value), true));
         return $this->post($xml, 1)[0];
     }
 
@@ -133,7 +134,6 @@ final class Client
     public function publishMany(array $messages): array
     {
         if ($this->transportName === 'ext') {
-            Encoder::batch($messages); // same checks and messages as the other transports
             return \cometbox_publish_many($messages, $this->url, $this->extOptions());
         }
         [$xml, $n] = Encoder::batch($messages);
