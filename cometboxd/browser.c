@@ -88,8 +88,6 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     p.transport = t;
     p.origin = origin;
     p.timeout = s->cfg.hold_timeout;
-    if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
-        return bad_request(s, c, why);
     if (t == CBX_T_SSE) {
         const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         if (last != NULL && last[0] != '\0') {
@@ -113,6 +111,9 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
         }
         p.timeout = (long)v;
     }
+    /* last, so no error path above has names to free; the hold takes them */
+    if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
+        return bad_request(s, c, why);
     return cbx_hold_start(s, c, &p, con_cls);
 }
 

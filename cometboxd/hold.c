@@ -43,7 +43,6 @@ struct cbx_hold {
     size_t out_off;
     size_t written;
     bool started, finished, failed;
-    struct cbx_msg **scratch;  /* room for max-batch refs */
 
     struct cbx_hold *reg_next; /* guarded by reg_mu */
 };
@@ -112,10 +111,32 @@ static bool has_work(struct cbx_hold *h)
     return has;
 }
 
+/* Room for max-batch message refs: on the stack for the usual sizes. */
+#define SCRATCH_STACK 128
+static struct cbx_msg **scratch_get(struct cbx_msg **stackbuf, size_t n)
+{
+    return n <= SCRATCH_STACK ? stackbuf : malloc(n * sizeof *stackbuf);
+}
+
+static void scratch_put(struct cbx_msg **scratch, struct cbx_msg **stackbuf)
+{
+    if (scratch != stackbuf)
+        free(scratch);
+}
+
+static void add_kick(struct cbx_hold *h)
+{
+    char reason[256];
+
+    cbx_waiter_kick_reason(&h->w, reason, sizeof reason);
+    cbx_tr_kick(&h->out, h->transport, reason);
+}
+
 /* Long-poll: answer once, with what subscribe found or what arrived. */
 static bool produce_poll(struct cbx_hold *h)
 {
     struct cbx_server *s = h->srv;
+    struct cbx_msg *stackbuf[SCRATCH_STACK], **scratch;
     unsigned flags = 0;
     size_t n;
 
@@ -127,16 +148,18 @@ static bool produce_poll(struct cbx_hold *h)
         return false;
     }
     cbx_qmap_unsubscribe(s->qmap, &h->w); /* nothing more may land in the inbox */
-    n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &flags);
+    scratch = scratch_get(stackbuf, (size_t)s->cfg.max_batch);
+    n = scratch ? cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &flags) : 0;
     h->finished = true;
-    if (flags & CBX_W_GONE) {
+    if (scratch == NULL || (flags & CBX_W_GONE)) {
         h->failed = true;
     } else if (flags & CBX_W_KICK) {
-        cbx_tr_kick(&h->out, h->transport, h->w.kick_reason);
+        add_kick(h);
     } else {
-        cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, h->scratch, n);
+        cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
     }
-    note_sent(h, h->scratch, n);
+    note_sent(h, scratch, n);
+    scratch_put(scratch, stackbuf);
     return true;
 }
 
@@ -144,33 +167,39 @@ static bool produce_poll(struct cbx_hold *h)
 static bool produce_stream(struct cbx_hold *h)
 {
     struct cbx_server *s = h->srv;
+    struct cbx_msg *stackbuf[SCRATCH_STACK], **scratch = scratch_get(stackbuf, (size_t)s->cfg.max_batch);
     size_t before = h->out.len;
     unsigned flags = 0, f;
     size_t n;
 
+    if (scratch == NULL) {
+        h->finished = h->failed = true;
+        return true;
+    }
     if (!h->started) {
         h->started = true;
         if (h->transport == CBX_T_SSE)
             cbx_tr_retry(&h->out, 3000 + (unsigned)(h->client_id * 2654435761u % 2001));
-        n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &flags);
+        n = cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &flags);
         if (n > 0 || h->w.n_gaps > 0 || h->transport == CBX_T_STREAM)
-            cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, h->scratch, n);
-        note_sent(h, h->scratch, n);
+            cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
+        note_sent(h, scratch, n);
     }
-    while ((n = cbx_waiter_take(&h->w, h->scratch, (size_t)s->cfg.max_batch, &f)) > 0 || f != 0) {
+    while ((n = cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &f)) > 0 || f != 0) {
         flags |= f;
         if (n > 0)
-            cbx_tr_batch(&h->out, h->transport, NULL, 0, h->scratch, n);
-        note_sent(h, h->scratch, n);
+            cbx_tr_batch(&h->out, h->transport, NULL, 0, scratch, n);
+        note_sent(h, scratch, n);
         if (n == 0)
             break;
     }
+    scratch_put(scratch, stackbuf);
     if (flags & CBX_W_GONE) {
         h->finished = h->failed = true;
         return true;
     }
     if (flags & CBX_W_KICK) {
-        cbx_tr_kick(&h->out, h->transport, h->w.kick_reason);
+        add_kick(h);
         h->finished = true;
     }
     if (flags & (CBX_W_STOP | CBX_W_MAXAGE | CBX_W_OVERFLOW))
@@ -279,7 +308,6 @@ static void hold_free(struct cbx_hold *h)
         pthread_cond_destroy(&h->cond);
     cbx_waiter_cleanup(&h->w);
     cbx_buf_free(&h->out);
-    free(h->scratch);
     free(h);
 }
 
@@ -367,7 +395,7 @@ static void watch_socket(struct cbx_server *s, struct cbx_hold *h, struct MHD_Co
                 strerror(errno));
 }
 
-enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
+enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
                                void **con_cls)
 {
     struct cbx_hold *h = calloc(1, sizeof *h);
@@ -376,8 +404,8 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, c
     int64_t now = cbx_now_mono_us();
     enum MHD_Result ret;
 
-    if (h == NULL || (h->scratch = calloc((size_t)s->cfg.max_batch, sizeof *h->scratch)) == NULL) {
-        free(h);
+    if (h == NULL) {
+        cbx_qlist_free(&p->queues);
         return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
     }
     cbx_waiter_init(&h->w);
@@ -390,7 +418,8 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, c
     h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : s->cfg.stream_max_age) * 1000000;
     atomic_init(&h->last_write_us, now);
     atomic_init(&h->cursor, p->has_since ? p->since : 0);
-    h->w.queues = p->queues;
+    h->w.queues = p->queues; /* the hold owns the names now */
+    p->queues.buf = NULL;
     h->w.one_shot = p->transport == CBX_T_POLL;
     h->w.ack_on_deliver = p->transport != CBX_T_POLL;
     h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)s->cfg.queue_max_messages * p->queues.n;

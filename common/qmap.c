@@ -6,6 +6,7 @@
 #include "qmap.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -317,6 +318,15 @@ static void unlink_waiter(struct cbx_qmap *m, struct cbx_waiter *w, int64_t now)
         m->waiters--;
 }
 
+/* Appends a gap report; allocates room for one per queue at the first. */
+static bool add_gap(struct cbx_waiter *w, const struct cbx_gap *g, size_t nqueues)
+{
+    if (w->gaps == NULL && (w->gaps = malloc(nqueues * sizeof *w->gaps)) == NULL)
+        return false;
+    w->gaps[w->n_gaps++] = *g;
+    return true;
+}
+
 void cbx_waiter_init(struct cbx_waiter *w)
 {
     memset(w, 0, sizeof *w);
@@ -330,6 +340,13 @@ void cbx_waiter_cleanup(struct cbx_waiter *w)
     free(w->inbox);
     w->inbox = NULL;
     w->n_inbox = w->cap_inbox = 0;
+    free(w->kick_reason);
+    free(w->gaps);
+    free(w->links);
+    w->kick_reason = NULL;
+    w->gaps = NULL;
+    w->links = NULL;
+    cbx_qlist_free(&w->queues);
     pthread_mutex_destroy(&w->mu);
 }
 
@@ -473,6 +490,8 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     enum cbx_err rc = CBX_OK;
     int64_t now;
 
+    if (w->links == NULL && (w->links = calloc(n ? n : 1, sizeof *w->links)) == NULL)
+        return CBX_ERR_NOMEM;
     pthread_mutex_lock(&m->mu);
     if (m->stopping) {
         rc = CBX_ERR_STOPPING;
@@ -500,7 +519,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     w->n_gaps = 0;
     for (size_t i = 0; i < n; i++) {
         struct cbx_queue *q = qs[i];
-        struct cbx_gap *g = &w->gaps[w->n_gaps];
+        struct cbx_gap gap, *g = &gap;
         uint64_t cursor;
 
         if (has_since) {
@@ -510,16 +529,25 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
                 *g = (struct cbx_gap){ since + 1, m->first_id - 1, CBX_DROP_RESTART, w->queues.names[i] };
                 if (q->purged_to > g->to)
                     g->to = q->purged_to;
-                w->n_gaps++;
+                if (!add_gap(w, g, n)) {
+                    rc = CBX_ERR_NOMEM;
+                    goto out;
+                }
             } else if (q->purged_to > since) {
                 *g = (struct cbx_gap){ since + 1, q->purged_to, q->purged_reason, w->queues.names[i] };
-                w->n_gaps++;
+                if (!add_gap(w, g, n)) {
+                    rc = CBX_ERR_NOMEM;
+                    goto out;
+                }
             }
         } else {
             cursor = q->acked;
             if (q->lost_to > q->acked) {
                 *g = (struct cbx_gap){ q->acked + 1, q->lost_to, q->lost_reason, w->queues.names[i] };
-                w->n_gaps++;
+                if (!add_gap(w, g, n)) {
+                    rc = CBX_ERR_NOMEM;
+                    goto out;
+                }
             }
         }
         next[i] = queue_after(q, cursor);
@@ -595,13 +623,22 @@ size_t cbx_waiter_take(struct cbx_waiter *w, struct cbx_msg **out, size_t max, u
     return n;
 }
 
-void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason)
+void cbx_waiter_kick_reason(struct cbx_waiter *w, char *out, size_t len)
 {
     pthread_mutex_lock(&w->mu);
+    snprintf(out, len, "%s", w->kick_reason ? w->kick_reason : "");
+    pthread_mutex_unlock(&w->mu);
+}
+
+void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason)
+{
+    char *copy = reason != NULL ? strdup(reason) : NULL;
+
+    pthread_mutex_lock(&w->mu);
     w->flags |= flag;
-    if (reason != NULL) {
-        strncpy(w->kick_reason, reason, sizeof w->kick_reason - 1);
-        w->kick_reason[sizeof w->kick_reason - 1] = '\0';
+    if (copy != NULL) {
+        free(w->kick_reason);
+        w->kick_reason = copy;
     }
     w->wake(w);
     pthread_mutex_unlock(&w->mu);

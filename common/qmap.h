@@ -50,7 +50,7 @@ struct cbx_waiter {
     struct cbx_msg **inbox;     /* owned refs, ascending ids */
     size_t n_inbox, cap_inbox;
     unsigned flags;             /* enum cbx_wflag */
-    char kick_reason[200];
+    char *kick_reason;          /* owned, or NULL */
     bool linked;                /* still on some queue's waiter list */
 
     /* Called with mu held after inbox or flags changed; must not block. */
@@ -60,14 +60,14 @@ struct cbx_waiter {
     bool one_shot;              /* long-poll: unlinked by the publish that fills it */
     bool ack_on_deliver;        /* stream/SSE: a message is acknowledged when handed over */
     size_t inbox_max;           /* stream/SSE: past this, CBX_W_OVERFLOW */
-    struct cbx_qlist queues;
+    struct cbx_qlist queues;    /* owned; freed by cbx_waiter_cleanup() */
 
     /* Written by cbx_qmap_subscribe() before the waiter is linked. */
-    struct cbx_gap gaps[CBX_QLIST_MAX];
+    struct cbx_gap *gaps;       /* owned, queues.n of room, or NULL when there is no gap */
     size_t n_gaps;
 
-    /* Guarded by the map lock. */
-    struct cbx_waitlink links[CBX_QLIST_MAX];
+    /* Guarded by the map lock; allocated by the first subscribe. */
+    struct cbx_waitlink *links; /* owned, one per queue */
     struct cbx_waiter *filled_next;
 };
 
@@ -94,7 +94,8 @@ struct cbx_qmap *cbx_qmap_create(const struct cbx_qmap_limits *lim);
 void cbx_qmap_destroy(struct cbx_qmap *m);
 
 void cbx_waiter_init(struct cbx_waiter *w);
-/* Drops the inbox refs and the mutex; the waiter must be unlinked. */
+/* Drops the inbox refs, the queue list, gaps, links and the mutex; the
+ * waiter must be unlinked. */
 void cbx_waiter_cleanup(struct cbx_waiter *w);
 
 /* Queues a batch atomically: encodes each message (outside the lock), then
@@ -120,7 +121,10 @@ void cbx_qmap_unsubscribe(struct cbx_qmap *m, struct cbx_waiter *w);
  * clears w's flags in *flags. Locks w->mu. */
 size_t cbx_waiter_take(struct cbx_waiter *w, struct cbx_msg **out, size_t max, unsigned *flags);
 
-/* Sets flag on w and wakes it. Locks w->mu. */
+/* Copies the reason of the last kick into out (empty when none). Locks w->mu. */
+void cbx_waiter_kick_reason(struct cbx_waiter *w, char *out, size_t len);
+
+/* Sets flag on w and wakes it; reason (copied) goes with a kick. Locks w->mu. */
 void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason);
 
 /* Expires old and long-acknowledged messages and frees idle empty queues.

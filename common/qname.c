@@ -2,6 +2,7 @@
 #include "qname.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool cbx_qname_valid(const char *s, size_t len)
@@ -17,37 +18,54 @@ bool cbx_qname_valid(const char *s, size_t len)
     return true;
 }
 
+void cbx_qlist_free(struct cbx_qlist *l)
+{
+    free(l->buf);
+    l->buf = NULL;
+    l->n = 0;
+}
+
 enum cbx_err cbx_qlist_parse(const char *s, struct cbx_qlist *out, char *err, size_t errlen)
 {
     const char *p = s;
+    char *dst;
 
     out->n = 0;
+    out->buf = dst = malloc(strlen(s) + 1);
+    if (dst == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return CBX_ERR_NOMEM;
+    }
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
         if (out->n == CBX_QLIST_MAX) {
             snprintf(err, errlen, "more than %d queues", CBX_QLIST_MAX);
-            return CBX_ERR_INVALID;
+            goto fail;
         }
         if (!cbx_qname_valid(p, len)) {
             snprintf(err, errlen, "bad queue name \"%.*s\": use 1-%d letters, digits or ._:@-",
                      (int)(len > 140 ? 140 : len), p, CBX_QNAME_MAX);
-            return CBX_ERR_INVALID;
+            goto fail;
         }
         for (size_t i = 0; i < out->n; i++) {
             if (strlen(out->names[i]) == len && memcmp(out->names[i], p, len) == 0) {
                 snprintf(err, errlen, "queue \"%.*s\" named twice", (int)len, p);
-                return CBX_ERR_INVALID;
+                goto fail;
             }
         }
-        memcpy(out->names[out->n], p, len);
-        out->names[out->n][len] = '\0';
-        out->n++;
+        memcpy(dst, p, len);
+        dst[len] = '\0';
+        out->names[out->n++] = dst;
+        dst += len + 1;
         if (comma == NULL)
             return CBX_OK;
         p = comma + 1;
     }
+fail:
+    cbx_qlist_free(out);
+    return CBX_ERR_INVALID;
 }
 
 bool cbx_id_parse(const char *s, uint64_t *out)

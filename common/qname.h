@@ -15,14 +15,19 @@
 
 struct cbx_qlist {
     size_t n;
-    char names[CBX_QLIST_MAX][CBX_QNAME_MAX + 1];
+    char *names[CBX_QLIST_MAX]; /* point into buf */
+    char *buf;                  /* owned: the names, NUL-separated; free with cbx_qlist_free() */
 };
 
 /* True when s[0..len) is 1-128 bytes of letters, digits and ._:@- */
 bool cbx_qname_valid(const char *s, size_t len);
 
-/* Splits "a,b,c" into out. On error writes the reason to err. */
+/* Splits "a,b,c" into out (which then owns a copy of the names). On error
+ * writes the reason to err and out is left empty. */
 enum cbx_err cbx_qlist_parse(const char *s, struct cbx_qlist *out, char *err, size_t errlen);
+
+/* Frees the names; the list is empty afterwards. */
+void cbx_qlist_free(struct cbx_qlist *l);
 
 /* Reads a decimal id 0..2^53-1 with no sign, spaces or leading '+'. */
 bool cbx_id_parse(const char *s, uint64_t *out);

@@ -26,11 +26,14 @@ static void test_lists(void)
     CHECK_INT(cbx_qlist_parse("a,b,c", &l, err, sizeof err), CBX_OK);
     CHECK_INT(l.n, 3);
     CHECK_STR(l.names[2], "c");
+    cbx_qlist_free(&l);
     CHECK_INT(cbx_qlist_parse("a,,b", &l, err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "bad queue name \"\": use 1-128 letters, digits or ._:@-");
     CHECK_INT(cbx_qlist_parse("a,b,a", &l, err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "queue \"a\" named twice");
     CHECK_INT(cbx_qlist_parse("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", &l, err, sizeof err), CBX_OK);
+    CHECK_STR(l.names[15], "16");
+    cbx_qlist_free(&l);
     CHECK_INT(cbx_qlist_parse("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", &l, err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "more than 16 queues");
 }
