@@ -88,8 +88,9 @@ struct cbx_hold_params {
     long timeout;       /* long-poll hold, seconds */
     const char *origin; /* allowed CORS origin to echo, or NULL */
 };
-/* Subscribes and queues the answer on c. On failure answers an error itself. */
-enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, const struct cbx_hold_params *p,
+/* Subscribes and queues the answer on c; takes ownership of p->queues.
+ * On failure answers an error itself. */
+enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
                                void **con_cls);
 /* Called by the browser handler when libmicrohttpd calls it again for a
  * suspended long-poll (pool mode, after the resume). */
