@@ -15,6 +15,8 @@
 #include "ext/spl/spl_exceptions.h"
 
 #include "php_cometbox.h"
+
+#include <unistd.h>
 #include "cometbox_encode.h"
 #include "cometbox_http.h"
 #include "cometbox_arginfo.h"
@@ -444,6 +446,19 @@ static PHP_GINIT_FUNCTION(cometbox)
 #endif
 	cometbox_globals->url = NULL;
 	cometbox_globals->timeout = 5.0;
+	cometbox_globals->conn_fd = -1;
+	cometbox_globals->conn_key = NULL;
+	cometbox_globals->conn_pid = 0;
+}
+
+static PHP_GSHUTDOWN_FUNCTION(cometbox)
+{
+	if (cometbox_globals->conn_fd >= 0) {
+		close(cometbox_globals->conn_fd);
+	}
+	if (cometbox_globals->conn_key != NULL) {
+		pefree(cometbox_globals->conn_key, 1);
+	}
 }
 
 static PHP_MINIT_FUNCTION(cometbox)
@@ -489,7 +504,7 @@ zend_module_entry cometbox_module_entry = {
 	PHP_COMETBOX_VERSION,
 	PHP_MODULE_GLOBALS(cometbox),
 	PHP_GINIT(cometbox),
-	NULL,
+	PHP_GSHUTDOWN(cometbox),
 	NULL,
 	STANDARD_MODULE_PROPERTIES_EX
 };

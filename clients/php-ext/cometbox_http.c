@@ -459,44 +459,82 @@ static bool header_is(const char *line, size_t len, const char *name, const char
 	return true;
 }
 
-/* ---- the request --------------------------------------------------------- */
+/* ---- the kept-alive connection ------------------------------------------- */
 
-zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
-	double timeout, const char *body, size_t len,
-	int *status, smart_str *answer)
+/* One connection per process (per thread under ZTS) is kept after an answer
+ * that allows it, for the next call to the same host and port; see
+ * COMETBOX_G(conn_*). */
+
+void cbx_conn_drop(void)
 {
-	double deadline = now_s() + timeout;
-	smart_str req = {0}, in = {0};
-	char *endpoint;
-	int fd = -1, send_errno = 0, sent;
-	zend_result rc = FAILURE;
+	if (COMETBOX_G(conn_fd) >= 0) {
+		/* After a fork the socket is shared with the parent: just forget it here. */
+		close(COMETBOX_G(conn_fd));
+		COMETBOX_G(conn_fd) = -1;
+	}
+	if (COMETBOX_G(conn_key) != NULL) {
+		pefree(COMETBOX_G(conn_key), 1);
+		COMETBOX_G(conn_key) = NULL;
+	}
+}
+
+/* The kept connection to key, or -1. A connection the daemon closed (or that
+ * has unexpected bytes waiting) is dropped rather than reused. */
+static int conn_take(const char *key)
+{
+	int fd = COMETBOX_G(conn_fd);
+	struct pollfd p;
+
+	if (fd < 0) {
+		return -1;
+	}
+	if (COMETBOX_G(conn_pid) != getpid() || strcmp(COMETBOX_G(conn_key), key) != 0) {
+		cbx_conn_drop();
+		return -1;
+	}
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	if (poll(&p, 1, 0) != 0) {
+		cbx_conn_drop();
+		return -1;
+	}
+	COMETBOX_G(conn_fd) = -1; /* the caller owns it now */
+	return fd;
+}
+
+static void conn_keep(int fd, const char *key)
+{
+	cbx_conn_drop();
+	COMETBOX_G(conn_fd) = fd;
+	COMETBOX_G(conn_key) = pestrdup(key, 1);
+	COMETBOX_G(conn_pid) = getpid();
+}
+
+/* ---- one exchange ---------------------------------------------------------- */
+
+enum exchange {
+	EX_OK,       /* *status and answer filled */
+	EX_THROWN,   /* an exception was thrown */
+	EX_STALE,    /* nothing came back on a reused connection: try a fresh one */
+};
+
+/* Sends req and body on fd and reads one answer. *keep says whether fd may
+ * carry another request afterwards. */
+static enum exchange exchange(int fd, bool reused, const char *endpoint, double deadline, double timeout,
+	smart_str *req, const char *body, size_t len, int *status, smart_str *answer, bool *keep)
+{
+	smart_str in = {0};
+	enum exchange rc = EX_THROWN;
+	int send_errno = 0, sent;
 	const char *head_end;
 	size_t body_start;
-	bool chunked = false, has_length = false;
+	bool chunked = false, has_length = false, close_asked = false, http11;
 	size_t content_length = 0;
 	ssize_t n;
 
-	spprintf(&endpoint, 0, "%s/publish", u->base);
-
-	smart_str_appends(&req, "POST ");
-	smart_str_appends(&req, u->path);
-	smart_str_appends(&req, "/publish HTTP/1.1\r\nHost: ");
-	smart_str_appends(&req, u->hostport);
-	smart_str_appends(&req, "\r\nUser-Agent: cometbox-php-ext/" PHP_COMETBOX_VERSION
-		"\r\nAccept: application/json\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: ");
-	smart_str_append_unsigned(&req, len);
-	if (secret != NULL) {
-		smart_str_appends(&req, "\r\nAuthorization: Bearer ");
-		smart_str_appends(&req, secret);
-	}
-	smart_str_appends(&req, "\r\nConnection: close\r\n\r\n");
-	smart_str_0(&req);
-
-	fd = connect_to(u, endpoint, deadline, timeout);
-	if (fd < 0) {
-		goto out;
-	}
-	sent = send_all(fd, ZSTR_VAL(req.s), ZSTR_LEN(req.s), deadline);
+	*keep = false;
+	sent = send_all(fd, ZSTR_VAL(req->s), ZSTR_LEN(req->s), deadline);
 	if (sent == 0) {
 		sent = send_all(fd, body, len, deadline);
 	}
@@ -505,6 +543,10 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 		goto out;
 	}
 	if (sent < 0) {
+		if (reused) {
+			rc = EX_STALE;
+			goto out;
+		}
 		/* The daemon may have answered (413) and closed before reading all
 		 * of a large body: read what it said before giving up. */
 		send_errno = errno;
@@ -525,7 +567,9 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 			}
 			if (n <= 0) {
 				int e = n < 0 ? errno : send_errno;
-				if (e != 0) {
+				if (reused && (in.s == NULL || ZSTR_LEN(in.s) == 0)) {
+					rc = EX_STALE;
+				} else if (e != 0) {
 					throw_unreachable(endpoint, strerror(e));
 				} else if (in.s == NULL || ZSTR_LEN(in.s) == 0) {
 					throw_unreachable(endpoint, "the connection closed without an answer");
@@ -556,6 +600,7 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 			in = rest;
 		}
 	}
+	http11 = ZSTR_VAL(in.s)[7] == '1';
 	body_start = (size_t) (head_end - ZSTR_VAL(in.s)) + 4;
 
 	{
@@ -569,6 +614,8 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 			}
 			if (header_is(line, (size_t) (eol - line), "Transfer-Encoding", &value, &vlen)) {
 				chunked = vlen >= 7 && strncasecmp(value + vlen - 7, "chunked", 7) == 0;
+			} else if (header_is(line, (size_t) (eol - line), "Connection", &value, &vlen)) {
+				close_asked = vlen == 5 && strncasecmp(value, "close", 5) == 0;
 			} else if (header_is(line, (size_t) (eol - line), "Content-Length", &value, &vlen)) {
 				size_t cl = 0;
 				if (vlen == 0 || vlen > 12) {
@@ -596,15 +643,18 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 		throw_too_large(endpoint);
 		goto out;
 	}
+	/* Another request may follow only on an HTTP/1.1 answer that did not
+	 * ask to close, whose end we know, and after which nothing is waiting. */
+	*keep = http11 && !close_asked && send_errno == 0 && (chunked || has_length);
 	if (*status == 204 || *status == 304) {
-		rc = SUCCESS;
+		*keep = *keep && ZSTR_LEN(in.s) == body_start;
+		rc = EX_OK;
 		goto out;
 	}
 
 	/* The body. */
 	for (;;) {
 		size_t have = ZSTR_LEN(in.s) - body_start;
-		bool eof = false;
 
 		if (chunked) {
 			const char *b = ZSTR_VAL(in.s) + body_start;
@@ -614,7 +664,7 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 				smart_str_free(answer);
 				d = dechunk(b, have, answer);
 				if (d == 1) {
-					rc = SUCCESS;
+					rc = EX_OK;
 					goto out;
 				}
 				if (d == -1) {
@@ -633,7 +683,8 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 		} else if (has_length) {
 			if (have >= content_length) {
 				smart_str_appendl(answer, ZSTR_VAL(in.s) + body_start, content_length);
-				rc = SUCCESS;
+				*keep = *keep && have == content_length;
+				rc = EX_OK;
 				goto out;
 			}
 		} else if (have > CBX_MAX_ANSWER_BYTES) {
@@ -649,12 +700,11 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 			throw_unreachable(endpoint, strerror(errno));
 			goto out;
 		}
-		eof = n == 0;
-		if (eof) {
+		if (n == 0) {
 			if (!chunked && !has_length) {
 				/* Framed by the end of the connection. */
 				smart_str_appendl(answer, ZSTR_VAL(in.s) + body_start, ZSTR_LEN(in.s) - body_start);
-				rc = SUCCESS;
+				rc = EX_OK;
 				goto out;
 			}
 			throw_unreachable(endpoint, "the connection closed before the answer was complete");
@@ -663,14 +713,73 @@ zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
 	}
 
 out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	smart_str_free(&req);
-	smart_str_free(&in);
-	if (rc == FAILURE) {
+	if (rc != EX_OK) {
+		*keep = false;
 		smart_str_free(answer);
 	}
-	efree(endpoint);
+	smart_str_free(&in);
 	return rc;
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+zend_result cbx_http_post(const struct cbx_url *u, const char *secret,
+	double timeout, const char *body, size_t len,
+	int *status, smart_str *answer)
+{
+	double deadline = now_s() + timeout;
+	smart_str req = {0};
+	char *endpoint, *key;
+	int fd;
+	bool reused, keep = false;
+	enum exchange ex;
+
+	spprintf(&endpoint, 0, "%s/publish", u->base);
+	spprintf(&key, 0, "%s %s", u->host, u->port);
+
+	smart_str_appends(&req, "POST ");
+	smart_str_appends(&req, u->path);
+	smart_str_appends(&req, "/publish HTTP/1.1\r\nHost: ");
+	smart_str_appends(&req, u->hostport);
+	smart_str_appends(&req, "\r\nUser-Agent: cometbox-php-ext/" PHP_COMETBOX_VERSION
+		"\r\nAccept: application/json\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: ");
+	smart_str_append_unsigned(&req, len);
+	if (secret != NULL) {
+		smart_str_appends(&req, "\r\nAuthorization: Bearer ");
+		smart_str_appends(&req, secret);
+	}
+	smart_str_appends(&req, "\r\n\r\n");
+	smart_str_0(&req);
+
+	fd = conn_take(key);
+	reused = fd >= 0;
+	for (;;) {
+		if (fd < 0) {
+			fd = connect_to(u, endpoint, deadline, timeout);
+			if (fd < 0) {
+				ex = EX_THROWN;
+				break;
+			}
+		}
+		ex = exchange(fd, reused, endpoint, deadline, timeout, &req, body, len, status, answer, &keep);
+		if (ex != EX_STALE) {
+			break;
+		}
+		/* The daemon closed the idle connection before it read this request
+		 * (nothing came back): send it once more on a new connection. */
+		close(fd);
+		fd = -1;
+		reused = false;
+	}
+	if (fd >= 0) {
+		if (ex == EX_OK && keep) {
+			conn_keep(fd, key);
+		} else {
+			close(fd);
+		}
+	}
+	smart_str_free(&req);
+	efree(key);
+	efree(endpoint);
+	return ex == EX_OK ? SUCCESS : FAILURE;
 }

@@ -8,6 +8,8 @@
 #include "php.h"
 #include "zend_smart_str.h"
 
+#include <sys/types.h>
+
 #define PHP_COMETBOX_VERSION "0.1.0"
 
 extern zend_module_entry cometbox_module_entry;
@@ -16,6 +18,11 @@ extern zend_module_entry cometbox_module_entry;
 ZEND_BEGIN_MODULE_GLOBALS(cometbox)
 	char *url;      /* cometbox.url; owned by the ini machinery */
 	double timeout; /* cometbox.timeout, seconds, > 0 */
+	/* The kept-alive connection (cometbox_http.c): socket or -1, the
+	 * "host port" it goes to (persistent memory), the pid that opened it. */
+	int conn_fd;
+	char *conn_key;
+	pid_t conn_pid;
 ZEND_END_MODULE_GLOBALS(cometbox)
 
 ZEND_EXTERN_MODULE_GLOBALS(cometbox)

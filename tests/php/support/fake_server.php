@@ -7,7 +7,9 @@
 // A plan entry: {"raw": "bytes to send"} then close; add "hold": true to keep
 // the connection open after them until the client goes; {"silent": true} (read
 // the request, never answer, wait for the client to go); {"close": true} (read
-// the request, close without a byte). The last entry repeats.
+// the request, close without a byte); {"raw": ..., "drop_next": true} (answer,
+// then read the next request on the same connection and close without an
+// answer). The last entry repeats.
 
 declare(strict_types=1);
 
@@ -35,7 +37,12 @@ for ($n = 0; ; $n++) {
             @\fwrite($conn, $piece);
         }
     }
-    if (!empty($step['silent']) || !empty($step['hold'])) {
+    if (!empty($step['drop_next'])) {
+        // Keep-alive trap: wait for the next request on this connection,
+        // then close without answering it (as a server closing an idle
+        // connection just when the client reuses it).
+        readRequest($conn);
+    } elseif (!empty($step['silent']) || !empty($step['hold'])) {
         \stream_set_timeout($conn, 60);
         while (!\feof($conn) && @\fread($conn, 8192) !== false) {
             if (\stream_get_meta_data($conn)['timed_out']) {
