@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/token.h"
 #include "embedded.h"
 #include "server.h"
 
@@ -73,6 +74,7 @@ static enum MHD_Result answer_static(struct MHD_Connection *c, const struct cbx_
 static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *c, const char *detail)
 {
     atomic_fetch_add(&s->ctr.bad_requests, 1);
+    cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
     return cbx_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
 }
 
@@ -114,6 +116,18 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     /* last, so no error path above has names to free; the hold takes them */
     if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
         return bad_request(s, c, why);
+    if (p.queues.n > (size_t)s->cfg.max_queues_per_request) {
+        cbx_qlist_free(&p.queues);
+        snprintf(why, sizeof why, "more than %ld queues (max-queues-per-request)", s->cfg.max_queues_per_request);
+        return bad_request(s, c, why);
+    }
+    if (s->cfg.subscribe_auth == CBX_AUTH_TOKEN &&
+        cbx_token_check(s->cfg.subscribe_secret, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
+                        &p.queues, cbx_now_real_us() / 1000000, why, sizeof why) != CBX_OK) {
+        cbx_qlist_free(&p.queues);
+        cbx_refuse(s, CBX_REFUSE_SUBSCRIBE_AUTH);
+        return cbx_http_error(c, MHD_HTTP_FORBIDDEN, "forbidden", why);
+    }
     return cbx_hold_start(s, c, &p, con_cls);
 }
 
@@ -125,6 +139,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
     };
     struct cbx_server *s = cls;
+    const union MHD_ConnectionInfo *ci;
     const char *origin;
 
     (void)version, (void)upload_data;
@@ -143,8 +158,15 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     *con_cls = &done_marker;
     if (atomic_load(&s->ctr.browser_connections) > (uint64_t)s->cfg.max_connections) {
         atomic_fetch_add(&s->ctr.rejected_connections, 1);
+        cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
         return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                               "too many connections (max-connections)");
+    }
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci != NULL && cbx_ips_count(ci->socket_context) > (unsigned)s->cfg.max_connections_per_ip) {
+        cbx_refuse(s, CBX_REFUSE_PER_IP);
+        return cbx_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+                              "too many connections from your address (max-connections-per-ip)");
     }
     origin = cors_origin(s, c);
     if (strcmp(method, "OPTIONS") == 0)
@@ -171,5 +193,6 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
             return cbx_http_not_allowed(c, method, "GET, OPTIONS");
         return answer_static(c, &cbx_embedded_demo);
     }
+    cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
     return cbx_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such path; see /poll/, /stream/, /events/");
 }

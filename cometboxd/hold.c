@@ -438,10 +438,19 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     if (rc != CBX_OK) {
         reg_remove(s, h);
         hold_free(h);
-        if (rc == CBX_ERR_FULL)
+        if (rc == CBX_ERR_BUSY) {
+            cbx_refuse(s, CBX_REFUSE_QUEUE_WAITERS);
+            return cbx_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+                                  "too many requests held on this queue (max-waiters-per-queue)");
+        }
+        if (rc == CBX_ERR_FULL) {
+            cbx_refuse(s, CBX_REFUSE_QUEUES);
             return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "too many queues (max-queues)");
-        if (rc == CBX_ERR_STOPPING)
+        }
+        if (rc == CBX_ERR_STOPPING) {
+            cbx_refuse(s, CBX_REFUSE_STOPPING);
             return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is stopping");
+        }
         return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", cbx_strerror(rc));
     }
     if (atomic_load(&s->stopping))

@@ -49,8 +49,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
         goto out;
     MHD_add_response_header(r, "Content-Type", "application/json");
     cbx_http_common_headers(r);
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, "Retry-After", "5");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"cometbox publish\"");
     if (allow != NULL)
         MHD_add_response_header(r, "Allow", allow);
     ret = MHD_queue_response(c, status, r);
@@ -73,16 +75,33 @@ enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *metho
     return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
+static void on_publish_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                  enum MHD_ConnectionNotificationCode toe)
 {
-    _Atomic uint64_t *count = cls;
+    struct cbx_server *s = cls;
 
     (void)c, (void)socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        atomic_fetch_add(count, 1);
+        atomic_fetch_add(&s->ctr.publish_connections, 1);
     else
-        atomic_fetch_sub(count, 1);
+        atomic_fetch_sub(&s->ctr.publish_connections, 1);
+}
+
+/* Browser connections are also counted per client address, for
+ * max-connections-per-ip; the entry rides in the socket context. */
+static void on_browser_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                  enum MHD_ConnectionNotificationCode toe)
+{
+    struct cbx_server *s = cls;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&s->ctr.browser_connections, 1);
+        *socket_context = cbx_ips_acquire(s->ips, c);
+    } else {
+        atomic_fetch_sub(&s->ctr.browser_connections, 1);
+        cbx_ips_release(s->ips, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -98,6 +117,32 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     else if (*kind == CBX_CTX_PUBLISH)
         cbx_publish_completed(*con_cls);
     *con_cls = NULL;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %HH in paths and query values, like libmicrohttpd's own, except
+ * that %00 stays as it is: a decoded NUL would cut "a%00b" to the valid
+ * queue name "a". Left undecoded, it fails validation with a 400. */
+size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *r = s, *w = s;
+
+    (void)cls, (void)c;
+    while (*r) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -116,7 +161,7 @@ struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned 
     unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
     unsigned pool = (unsigned)s->cfg.pool_size;
     struct MHD_Daemon *d;
-    struct MHD_OptionItem opts[12];
+    struct MHD_OptionItem opts[14];
     int n = 0;
 
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL };
@@ -134,13 +179,13 @@ struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned 
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, pool, NULL };
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)cbx_http_unescape, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, limit, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->cfg.connection_memory, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->cfg.idle_timeout, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
-                                         browser ? (void *)&s->ctr.browser_connections
-                                                 : (void *)&s->ctr.publish_connections };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+                                         browser ? (intptr_t)on_browser_connection : (intptr_t)on_publish_connection, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (d == NULL)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/token.h"
 #include "admin.h"
 #include "server.h"
 
@@ -23,10 +24,41 @@ static void usage(FILE *out)
             "application publishes on the publish port. Options:\n"
             "  -c, --config FILE          read `key = value` settings from FILE first\n"
             "  --print-config             print the effective settings and exit\n"
+            "  --make-token QUEUES [TTL]  print a subscriber token for QUEUES (a,b,c), valid TTL\n"
+            "                             seconds (default 3600), signed with subscribe-secret\n"
             "  -h, --help                 this text\n"
             "  -V, --version              print the version\n\n"
             "Every config key is also an option (--KEY VALUE or --KEY=VALUE):\n");
     cbx_config_print_help(out);
+}
+
+/* --make-token: prints a token, for shells and for backends not in PHP. */
+static int make_token(const struct cbx_config *cfg, const char *queues, const char *ttl)
+{
+    struct cbx_qlist l;
+    char why[256], token[4096];
+    uint64_t secs;
+
+    if (strlen(cfg->subscribe_secret) < 16) {
+        fprintf(stderr, "cometboxd: --make-token needs a subscribe-secret of at least 16 bytes\n");
+        return 2;
+    }
+    if (cbx_qlist_parse(queues, &l, why, sizeof why) != CBX_OK) {
+        fprintf(stderr, "cometboxd: --make-token: %s\n", why);
+        return 2;
+    }
+    cbx_qlist_free(&l);
+    if (!cbx_id_parse(ttl, &secs) || secs == 0 || secs > 366u * 86400) {
+        fprintf(stderr, "cometboxd: --make-token: TTL must be 1 to 31622400 seconds\n");
+        return 2;
+    }
+    if (!cbx_token_make(cfg->subscribe_secret, queues, cbx_now_real_us() / 1000000 + (int64_t)secs, token,
+                        sizeof token)) {
+        fprintf(stderr, "cometboxd: --make-token: queue list too long\n");
+        return 2;
+    }
+    printf("%s\n", token);
+    return 0;
 }
 
 /* Reads the options; returns -1 to go on, or an exit code. */
@@ -34,6 +66,7 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
 {
     char err[700];
     bool print = false;
+    const char *token_queues = NULL, *token_ttl = "3600";
 
     /* the config file first, so options override it */
     for (int i = 1; i < argc; i++) {
@@ -69,6 +102,16 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
             print = true;
             continue;
         }
+        if (strcmp(a, "--make-token") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cometboxd: --make-token needs a queue list\n");
+                return 2;
+            }
+            token_queues = argv[++i];
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                token_ttl = argv[++i];
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             fprintf(stderr, "cometboxd: unexpected argument \"%s\" (see --help)\n", a);
             return 2;
@@ -102,6 +145,12 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
         cbx_config_write(cfg, stdout);
         return 0;
     }
+    if (cfg->subscribe_auth == CBX_AUTH_TOKEN && strlen(cfg->subscribe_secret) < 16) {
+        fprintf(stderr, "cometboxd: subscribe-auth = token needs a subscribe-secret of at least 16 bytes\n");
+        return 2;
+    }
+    if (token_queues != NULL)
+        return make_token(cfg, token_queues, token_ttl);
     return -1;
 }
 
@@ -124,14 +173,17 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         .queue_max_messages = (size_t)s->cfg.queue_max_messages,
         .queue_max_bytes = s->cfg.queue_max_bytes,
         .max_queues = (size_t)s->cfg.max_queues,
+        .max_waiters_per_queue = (size_t)s->cfg.max_waiters_per_queue,
+        .max_total_bytes = s->cfg.max_total_bytes,
         .retain_acked_us = (int64_t)s->cfg.retain_acked * 1000000,
         .message_ttl_us = (int64_t)s->cfg.message_ttl * 1000000,
     };
 
     s->qmap = cbx_qmap_create(&lim);
+    s->ips = cbx_ips_create();
     s->reg_nbuckets = 1024;
     s->reg_buckets = calloc(s->reg_nbuckets, sizeof *s->reg_buckets);
-    if (s->qmap == NULL || s->reg_buckets == NULL) {
+    if (s->qmap == NULL || s->ips == NULL || s->reg_buckets == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -185,6 +237,7 @@ static void stop(struct cbx_server *s)
         MHD_stop_daemon(s->publisher);
     cbx_reaper_stop(s);
     cbx_qmap_destroy(s->qmap);
+    cbx_ips_destroy(s->ips);
     free(s->reg_buckets);
 }
 

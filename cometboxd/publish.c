@@ -7,6 +7,7 @@
 
 #include "../common/log.h"
 #include "../common/pub.h"
+#include "../common/token.h"
 #include "server.h"
 
 enum body_type { BODY_XML, BODY_JSON };
@@ -40,10 +41,11 @@ static bool media_is(const char *ct, const char *type)
     return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, unsigned status, const char *code,
-                            const char *detail)
+static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, enum cbx_refusal why, unsigned status,
+                            const char *code, const char *detail)
 {
     atomic_fetch_add(&s->ctr.publish_errors, 1);
+    cbx_refuse(s, why);
     cbx_log(CBX_LOG_DEBUG, "publish refused (%u): %s", status, detail);
     return cbx_http_error(c, status, code, detail);
 }
@@ -60,7 +62,7 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
 
     if (p->too_large) {
         snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
-        return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+        return fail(s, c, CBX_REFUSE_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
     }
     detail[0] = '\0';
     if (p->type == BODY_XML)
@@ -68,17 +70,19 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
     else
         rc = cbx_pub_parse_json(p->body.s ? p->body.s : "", p->body.len, &lim, &batch, detail, sizeof detail);
     if (rc == CBX_ERR_TOO_LARGE)
-        return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+        return fail(s, c, CBX_REFUSE_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
     if (rc == CBX_ERR_NOMEM)
-        return fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+        return fail(s, c, CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
     if (rc != CBX_OK)
-        return fail(s, c, MHD_HTTP_BAD_REQUEST, "malformed", detail);
+        return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", detail);
 
     ids = malloc(batch.n * sizeof *ids);
     rc = ids ? cbx_qmap_publish(s->qmap, &batch, ids) : CBX_ERR_NOMEM;
     if (rc != CBX_OK) {
-        ret = fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                   rc == CBX_ERR_FULL ? "too many queues (max-queues)" : cbx_strerror(rc));
+        ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                   rc == CBX_ERR_FULL ? "too many queues (max-queues)"
+                   : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes)"
+                   : cbx_strerror(rc));
         goto out;
     }
     cbx_buf_init(&out);
@@ -118,25 +122,34 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
             return MHD_YES;
         }
         if (strcmp(url, "/publish") != 0)
-            return fail(s, c, MHD_HTTP_NOT_FOUND, "not_found", "no such path; publish with POST /publish");
+            return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_NOT_FOUND, "not_found", "no such path; publish with POST /publish");
         if (strcmp(method, "POST") != 0) {
             atomic_fetch_add(&s->ctr.publish_errors, 1);
+            cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
             return cbx_http_not_allowed(c, method, "POST");
+        }
+        if (s->cfg.publish_secret[0] != '\0') {
+            const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+            if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+                return fail(s, c, CBX_REFUSE_PUBLISH_AUTH, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                            "this publish port needs the header Authorization: Bearer <publish-secret>");
+            if (!cbx_secret_equal(auth + 7, s->cfg.publish_secret))
+                return fail(s, c, CBX_REFUSE_PUBLISH_AUTH, MHD_HTTP_FORBIDDEN, "forbidden", "wrong publish secret");
         }
         ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct == NULL || !(media_is(ct, "application/xml") || media_is(ct, "text/xml") ||
                             media_is(ct, "application/json")))
-            return fail(s, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+            return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                         "Content-Type must be application/xml, text/xml or application/json");
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg.max_publish_bytes) {
             char detail[128];
             snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
-            return fail(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
+            return fail(s, c, CBX_REFUSE_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
         }
         p = calloc(1, sizeof *p);
         if (p == NULL)
-            return fail(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+            return fail(s, c, CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
         p->kind = CBX_CTX_PUBLISH;
         p->type = media_is(ct, "application/json") ? BODY_JSON : BODY_XML;
         cbx_buf_init(&p->body);

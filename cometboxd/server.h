@@ -20,9 +20,27 @@ enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
 extern const char *const cbx_transport_names[CBX_T_COUNT];
 
 struct cbx_hold;
+struct cbx_ip_table;
+
+/* Every reason cometboxd refuses a request; counted in stats and /metrics. */
+enum cbx_refusal {
+    CBX_REFUSE_CONNECTIONS,     /* max-connections (503) */
+    CBX_REFUSE_PER_IP,          /* max-connections-per-ip (429) */
+    CBX_REFUSE_QUEUE_WAITERS,   /* max-waiters-per-queue (429) */
+    CBX_REFUSE_QUEUES,          /* max-queues (503) */
+    CBX_REFUSE_MEMORY,          /* max-total-bytes (503) */
+    CBX_REFUSE_PUBLISH_AUTH,    /* publish-secret missing or wrong (401/403) */
+    CBX_REFUSE_SUBSCRIBE_AUTH,  /* subscriber token missing, wrong or expired (403) */
+    CBX_REFUSE_BAD_REQUEST,     /* malformed request (400, 404, 405, 415) */
+    CBX_REFUSE_TOO_LARGE,       /* max-publish-bytes, max-message-bytes (413) */
+    CBX_REFUSE_STOPPING,        /* the daemon is stopping (503) */
+    CBX_REFUSE_COUNT
+};
+extern const char *const cbx_refusal_names[CBX_REFUSE_COUNT];
 
 /* Counters read by `stats`; _Atomic so readers never see torn values. */
 struct cbx_counters {
+    _Atomic uint64_t refused[CBX_REFUSE_COUNT];
     _Atomic uint64_t publish_requests, publish_errors;
     _Atomic uint64_t rejected_connections;
     _Atomic uint64_t browser_connections; /* open TCP connections on the browser port */
@@ -50,6 +68,8 @@ struct cbx_server {
     size_t reg_nbuckets, reg_count;
     uint64_t next_client_id;
 
+    struct cbx_ip_table *ips;     /* connections per client address (limits.c) */
+
     int watch_fd;                 /* epoll set of held sockets, for closed peers */
     pthread_t reaper;
     bool reaper_started;
@@ -67,6 +87,8 @@ enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const c
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
 enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow);
 void cbx_http_common_headers(struct MHD_Response *r);
+/* libmicrohttpd's unescape callback: %HH except %00. */
+size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* browser.c: the browser port. */
 enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -121,6 +143,17 @@ enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, un
 
 /* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
 enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
+
+/* limits.c: connections per client address. */
+struct cbx_ip_table *cbx_ips_create(void);
+void cbx_ips_destroy(struct cbx_ip_table *t);
+/* Counts a new connection from c's address; returns a handle for release. */
+void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c);
+void cbx_ips_release(struct cbx_ip_table *t, void *handle);
+/* Connections open now from the address of handle. */
+unsigned cbx_ips_count(void *handle);
+/* Counts a refusal and logs it at debug level. */
+void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
 
 /* reaper.c */
 int cbx_reaper_start(struct cbx_server *s);

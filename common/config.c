@@ -27,6 +27,7 @@ struct key {
 
 static const char *const threads_names[] = { "pool", "per-connection", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const auth_names[] = { "none", "token", NULL };
 
 #define OFF(f) offsetof(struct cbx_config, f)
 #define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
@@ -80,6 +81,22 @@ static const struct key keys[] = {
       "largest message data" },
     { "cors-origins", KT_STR, STR(cors_origins), 0, 0, NULL, "",
       "origins allowed to subscribe from other sites, space-separated, or *" },
+    { "publish-secret", KT_STR, STR(publish_secret), 0, 0, NULL, "",
+      "when set, a publish needs the header Authorization: Bearer SECRET" },
+    { "subscribe-auth", KT_ENUM, OFF(subscribe_auth), 0, 0, 0, auth_names, "none",
+      "none, or token: a subscribe needs ?token= signed with subscribe-secret" },
+    { "subscribe-secret", KT_STR, STR(subscribe_secret), 0, 0, NULL, "",
+      "key of the subscriber tokens (at least 16 bytes)" },
+    { "max-connections-per-ip", KT_INT, OFF(max_connections_per_ip), 0, 1, 1000000, NULL, "1000",
+      "browser connections from one address; more get 429" },
+    { "max-waiters-per-queue", KT_INT, OFF(max_waiters_per_queue), 0, 1, 1000000, NULL, "20000",
+      "requests held on one queue at once; more get 429" },
+    { "max-queues-per-request", KT_INT, OFF(max_queues_per_request), 0, 1, 16, NULL, "16",
+      "queues one poll or stream may name" },
+    { "max-total-bytes", KT_SIZE, OFF(max_total_bytes), 0, 1024, 1LL << 40, NULL, "512m",
+      "memory budget for all stored messages; a publish beyond it gets 503" },
+    { "idle-timeout", KT_SECS, OFF(idle_timeout), 0, 1, 3600, NULL, "30",
+      "a connection that sends or takes nothing this long (a slow or stuck client) is closed" },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
       "error, warn, info or debug" },
     { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },

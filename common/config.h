@@ -11,6 +11,7 @@
 #include "err.h"
 
 enum cbx_threads_mode { CBX_THREADS_POOL, CBX_THREADS_PER_CONNECTION };
+enum cbx_subscribe_auth { CBX_AUTH_NONE, CBX_AUTH_TOKEN };
 
 struct cbx_config {
     char listen[256];
@@ -37,6 +38,14 @@ struct cbx_config {
     size_t max_publish_bytes;
     size_t max_message_bytes;
     char cors_origins[1024];
+    char publish_secret[256];
+    int subscribe_auth;        /* enum cbx_subscribe_auth */
+    char subscribe_secret[256];
+    long max_connections_per_ip;
+    long max_waiters_per_queue;
+    long max_queues_per_request;
+    size_t max_total_bytes;
+    long idle_timeout;
     int log_level;             /* enum cbx_log_level */
     bool demo;
 };

@@ -12,6 +12,8 @@ const char *cbx_strerror(enum cbx_err err)
     case CBX_ERR_NOT_FOUND: return "not found";
     case CBX_ERR_IO: return "input/output error";
     case CBX_ERR_STOPPING: return "shutting down";
+    case CBX_ERR_BUSY: return "too many requests held on this queue";
+    case CBX_ERR_BUDGET: return "the memory budget for messages is full";
     }
     return "unknown error";
 }

@@ -12,6 +12,8 @@ enum cbx_err {
     CBX_ERR_NOT_FOUND,  /* no such queue, client or key */
     CBX_ERR_IO,         /* a system call failed; errno says why */
     CBX_ERR_STOPPING,   /* the daemon is shutting down */
+    CBX_ERR_BUSY,       /* too many requests held on one queue (max-waiters-per-queue) */
+    CBX_ERR_BUDGET,     /* the memory budget for messages is full (max-total-bytes) */
 };
 
 /* Returns a static, human-readable description of err. */

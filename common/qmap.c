@@ -418,6 +418,17 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     pthread_mutex_lock(&m->mu);
     now = cbx_now_mono_us();
     now_real = cbx_now_real_us();
+    if (m->lim.max_total_bytes != 0) {
+        size_t incoming = 0;
+        for (size_t i = 0; i < b->n; i++)
+            incoming += msgs[i]->len + CBX_ID_DIGITS_MAX;
+        if (m->stored_bytes + incoming > m->lim.max_total_bytes) {
+            m->st.refused_budget++;
+            pthread_mutex_unlock(&m->mu);
+            rc = CBX_ERR_BUDGET;
+            goto out;
+        }
+    }
     /* find or create every queue first, so a full map refuses the whole batch */
     for (size_t i = 0; i < b->n; i++) {
         const struct cbx_pub_item *it = &b->items[i];
@@ -481,6 +492,14 @@ out:
     return rc;
 }
 
+static bool room_for_waiter(struct cbx_qmap *m, struct cbx_queue **qs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m->lim.max_waiters_per_queue != 0 && qs[i]->n_waiters >= m->lim.max_waiters_per_queue)
+            return false;
+    return true;
+}
+
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always)
 {
@@ -516,6 +535,11 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         qs[i]->active_us = now;
     }
 
+    /* a stream is refused before it acknowledges anything */
+    if (link_always && !room_for_waiter(m, qs, n)) {
+        rc = CBX_ERR_BUSY;
+        goto out;
+    }
     w->n_gaps = 0;
     for (size_t i = 0; i < n; i++) {
         struct cbx_queue *q = qs[i];
@@ -582,8 +606,13 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     pthread_mutex_unlock(&w->mu);
     if (rc != CBX_OK)
         goto out;
-    if (link_always || (taken == 0 && w->n_gaps == 0))
+    if (link_always || (taken == 0 && w->n_gaps == 0)) {
+        if (!room_for_waiter(m, qs, n)) { /* a long-poll: nothing acknowledged on its behalf */
+            rc = CBX_ERR_BUSY;
+            goto out;
+        }
         link_waiter(m, w, qs);
+    }
 out:
     pthread_mutex_unlock(&m->mu);
     return rc;

@@ -75,13 +75,15 @@ struct cbx_qmap_limits {
     size_t queue_max_messages;
     size_t queue_max_bytes;
     size_t max_queues;
+    size_t max_waiters_per_queue;
+    size_t max_total_bytes;   /* all stored messages */
     int64_t retain_acked_us;
     int64_t message_ttl_us;
 };
 
 /* Counters and gauges; copied out under the lock by cbx_qmap_stats(). */
 struct cbx_qmap_stats {
-    uint64_t published, delivered, acked, expired, dropped, flushed;
+    uint64_t published, delivered, acked, expired, dropped, flushed, refused_budget;
     uint64_t queues, pending_messages, pending_bytes, stored_messages, stored_bytes, waiters;
     uint64_t first_id, last_id;
 };
@@ -101,7 +103,8 @@ void cbx_waiter_cleanup(struct cbx_waiter *w);
 /* Queues a batch atomically: encodes each message (outside the lock), then
  * under the lock hands out ids, stores the messages and wakes the waiters of
  * the queues that changed. ids (room for b->n) receives the ids. Returns
- * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded. */
+ * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded, and
+ * CBX_ERR_BUDGET (nothing queued) when max-total-bytes would be. */
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
@@ -109,7 +112,9 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
  * "every pending message". At most limit messages go to the inbox. A waiter
  * is linked (so later publishes reach it) when link_always, or when the
  * inbox and gaps are empty. Returns CBX_ERR_FULL when a queue would have to
- * be created past max-queues, CBX_ERR_STOPPING after cbx_qmap_stop(). */
+ * be created past max-queues, CBX_ERR_BUSY when it would be linked to a
+ * queue that has max-waiters-per-queue already, CBX_ERR_STOPPING after
+ * cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always);
 

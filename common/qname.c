@@ -9,6 +9,9 @@ bool cbx_qname_valid(const char *s, size_t len)
 {
     if (len == 0 || len > CBX_QNAME_MAX)
         return false;
+    /* "." and ".." would be rewritten away by proxies that normalize paths */
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

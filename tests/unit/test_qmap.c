@@ -7,7 +7,9 @@
 #include "../../common/qmap.h"
 #include "test.h"
 
-static const struct cbx_qmap_limits lim = { 5, 1 << 20, 1000, 1000000, 3600000000 };
+static const struct cbx_qmap_limits lim = {
+    .queue_max_messages = 5, .queue_max_bytes = 1 << 20, .max_queues = 1000, .max_waiters_per_queue = 0,
+    .max_total_bytes = 0, .retain_acked_us = 1000000, .message_ttl_us = 3600000000 };
 
 static void wake_nothing(struct cbx_waiter *w) { (void)w; }
 

@@ -8,7 +8,10 @@ static void test_names(void)
     CHECK(cbx_qname_valid("room.1:a@b_c-d", 14));
     CHECK(!cbx_qname_valid("", 0));
     CHECK(!cbx_qname_valid("a/b", 3));
-    CHECK(!cbx_qname_valid("..", 2) == false); /* dots are letters here; no path meaning */
+    CHECK(!cbx_qname_valid("..", 2)); /* proxies normalize dot segments away */
+    CHECK(!cbx_qname_valid(".", 1));
+    CHECK(cbx_qname_valid("...", 3));
+    CHECK(cbx_qname_valid("a..b", 4));
     CHECK(!cbx_qname_valid("a b", 3));
     CHECK(!cbx_qname_valid("a\0b", 3));
     CHECK(!cbx_qname_valid("\xc3\xa9", 2));
