@@ -1,0 +1,86 @@
+/* cmd_stats.c - `cometboxctl stats`: the daemon at a glance. */
+#include "ctl.h"
+
+static void counter_row(struct ctl_table *t, const cJSON *counters, const cJSON *rates, const char *key,
+                        const char *label)
+{
+    char total[32], rate[32];
+    const char *cells[3] = { label, total, rate };
+
+    snprintf(total, sizeof total, "%.0f", ctl_num(counters, key));
+    snprintf(rate, sizeof rate, "%.2f", ctl_num(rates, key));
+    ctl_table_add(t, cells);
+}
+
+/* "refused  max-connections 3, too-large 1" (the reasons that happened), or "refused  0". */
+static void print_refused(const cJSON *refused)
+{
+    const cJSON *v;
+    bool any = false;
+
+    printf("\nrefused     ");
+    cJSON_ArrayForEach(v, refused) {
+        if (!cJSON_IsNumber(v) || v->valuedouble == 0)
+            continue;
+        printf("%s %s %.0f", any ? "," : "", v->string, v->valuedouble);
+        any = true;
+    }
+    printf("%s\n", any ? "" : " 0");
+}
+
+static void print_stats(const cJSON *r)
+{
+    const cJSON *conn = ctl_get(r, "connections"), *held = ctl_get(r, "held");
+    const cJSON *counters = ctl_get(r, "counters"), *rates = ctl_get(r, "rates");
+    char up[32], mem[32], pb[32], sb[32], window[32], rate_head[64];
+    const char *head[3] = { "", "total", rate_head };
+    struct ctl_table *t;
+
+    ctl_fmt_duration(up, sizeof up, ctl_num(r, "uptime_us"));
+    ctl_fmt_size(mem, sizeof mem, ctl_num(r, "memory_rss_bytes"));
+    ctl_fmt_size(pb, sizeof pb, ctl_num(r, "pending_bytes"));
+    ctl_fmt_size(sb, sizeof sb, ctl_num(r, "stored_bytes"));
+    printf("cometboxd %s (pid %.0f, threads %s), up %s, memory %s\n", ctl_str(r, "version"), ctl_num(r, "pid"),
+           ctl_str(r, "threads"), up, mem);
+    printf("connections  browser %.0f, publish %.0f, admin %.0f\n", ctl_num(conn, "browser"),
+           ctl_num(conn, "publish"), ctl_num(conn, "admin"));
+    printf("held         %.0f (long-poll %.0f, stream %.0f, sse %.0f)\n", ctl_num(held, "total"),
+           ctl_num(held, "long-poll"), ctl_num(held, "stream"), ctl_num(held, "sse"));
+    printf("queues       %.0f\n", ctl_num(r, "queues"));
+    printf("pending      %.0f messages, %s\n", ctl_num(r, "pending_messages"), pb);
+    printf("stored       %.0f messages, %s\n", ctl_num(r, "stored_messages"), sb);
+    printf("\n");
+    ctl_fmt_duration(window, sizeof window, ctl_num(rates, "window_us"));
+    snprintf(rate_head, sizeof rate_head, "per second (last %s)", window);
+    t = ctl_table_new("lrr", head);
+    counter_row(t, counters, rates, "published", "published");
+    counter_row(t, counters, rates, "delivered", "delivered");
+    counter_row(t, counters, rates, "acknowledged", "acknowledged");
+    counter_row(t, counters, rates, "expired", "expired");
+    counter_row(t, counters, rates, "dropped", "dropped");
+    counter_row(t, counters, rates, "flushed", "flushed");
+    counter_row(t, counters, rates, "publish_requests", "publish requests");
+    counter_row(t, counters, rates, "publish_errors", "publish errors");
+    counter_row(t, counters, rates, "rejected_connections", "rejected connections");
+    ctl_table_print(t, stdout);
+    ctl_table_free(t);
+    print_refused(ctl_get(r, "refused"));
+}
+
+int ctl_cmd_stats(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv)
+{
+    struct cbx_admin_response resp;
+    char *pos[1];
+    int npos, rc;
+
+    if ((rc = ctl_parse(c, cmd, argc, argv, NULL, pos, 0, &npos)) >= 0)
+        return rc;
+    if ((rc = ctl_call(c, "stats", NULL, &resp)) != CTL_EXIT_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(resp.result);
+    else
+        print_stats(resp.result);
+    cbx_admin_response_free(&resp);
+    return CTL_EXIT_OK;
+}
