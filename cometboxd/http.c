@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/qname.h"
 #include "server.h"
 
 const char *const cbx_transport_names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
@@ -119,30 +120,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Decodes %HH in paths and query values, like libmicrohttpd's own, except
- * that %00 stays as it is: a decoded NUL would cut "a%00b" to the valid
- * queue name "a". Left undecoded, it fails validation with a 400. */
+/* libmicrohttpd's unescape callback: cbx_url_unescape() (no %00). */
 size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
-    char *r = s, *w = s;
-
     (void)cls, (void)c;
-    while (*r) {
-        int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return cbx_url_unescape(s);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)

@@ -79,13 +79,38 @@ static void position(const char *text, size_t off, unsigned *line, unsigned *col
     }
 }
 
+/* Offset of a \u0000 escape inside a JSON string, or -1. cJSON keeps
+ * strings NUL-terminated and would cut them there, so they are refused
+ * rather than shortened (XML cannot carry a NUL either). */
+static long nul_escape_at(const char *text, size_t len)
+{
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+                return (long)i;
+            i++; /* skip the escaped character, so \" does not end the string */
+        }
+    }
+    return -1;
+}
+
 /* Parses exactly one JSON value from text[0..len); NULL plus a reason. */
 static cJSON *parse_one(const char *text, size_t len, char *detail, size_t detail_len)
 {
     const char *end = NULL;
     cJSON *v;
     unsigned line, col;
+    long nul = nul_escape_at(text, len);
 
+    if (nul >= 0) {
+        position(text, (size_t)nul, &line, &col);
+        snprintf(detail, detail_len, "line %u, column %u: \\u0000 is not allowed in a string", line, col);
+        return NULL;
+    }
     v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (v == NULL) {
         const char *at = cJSON_GetErrorPtr();

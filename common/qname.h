@@ -29,6 +29,10 @@ enum cbx_err cbx_qlist_parse(const char *s, struct cbx_qlist *out, char *err, si
 /* Frees the names; the list is empty afterwards. */
 void cbx_qlist_free(struct cbx_qlist *l);
 
+/* Decodes %HH escapes in place, except %00, which stays as it is (a
+ * decoded NUL would cut "a%00b" to the valid name "a"). Returns the length. */
+size_t cbx_url_unescape(char *s);
+
 /* Reads a decimal id 0..2^53-1 with no sign, spaces or leading '+'. */
 bool cbx_id_parse(const char *s, uint64_t *out);
 

@@ -13,9 +13,14 @@ echo "== ThreadSanitizer build (build-tsan)"
 cmake -S . -B build-tsan -DSANITIZE=thread -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-tsan -j"$jobs" --target cometboxd test_qmap
 
+echo "== libFuzzer build (build-fuzz, clang)"
+CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DSANITIZE=address,undefined -DWERROR=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_pub_xml fuzz_pub_json fuzz_query fuzz_config
+
 echo "== AddressSanitizer+UBSan build (build-asan)"
 cmake -S . -B build-asan -DSANITIZE=address,undefined -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DTSAN_BUILD="$root/build-tsan" >/dev/null
+      -DTSAN_BUILD="$root/build-tsan" -DFUZZ_BUILD="$root/build-fuzz" >/dev/null
 cmake --build build-asan -j"$jobs"
 
 echo "== tests"

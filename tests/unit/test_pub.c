@@ -127,6 +127,11 @@ static void test_json(void)
     CHECK_INT(json("{\"queue\":\n\"a\",,}", &b), CBX_ERR_INVALID);
     CHECK_STR(detail, "line 2, column 6: invalid JSON");
     CHECK_INT(json("[1]", &b), CBX_ERR_INVALID);
+    CHECK_INT(json("{\"queue\":\"a\",\"data\":\"a\\u0000b\"}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 23: \\u0000 is not allowed in a string");
+    CHECK_INT(json("{\"queue\":\"a\",\"data\":{\"k\":\"\\\\u0000\"}}", &b), CBX_OK); /* an escaped backslash */
+    CHECK_STR(b.items[0].data, "{\"k\":\"\\\\u0000\"}");
+    cbx_pub_batch_free(&b);
     CHECK_INT(json("{\"queue\":\"a b\",\"data\":1}", &b), CBX_ERR_INVALID);
     CHECK_INT(json("{\"queue\":\"a\",\"data\":\"\\ud800\"}", &b), CBX_ERR_INVALID);
     /* deep nesting is bounded by cJSON's nesting limit, not the stack */

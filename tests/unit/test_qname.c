@@ -55,10 +55,25 @@ static void test_ids(void)
     CHECK(!cbx_id_parse(NULL, &v));
 }
 
+static void test_unescape(void)
+{
+    char a[] = "a%2Cb%2fc", b[] = "a%00b%0", c[] = "%zz%4", d[] = "%41%42%";
+
+    CHECK_INT(cbx_url_unescape(a), 5);
+    CHECK_STR(a, "a,b/c");
+    CHECK_INT(cbx_url_unescape(b), 7);
+    CHECK_STR(b, "a%00b%0");
+    cbx_url_unescape(c);
+    CHECK_STR(c, "%zz%4");
+    cbx_url_unescape(d);
+    CHECK_STR(d, "AB%");
+}
+
 int main(void)
 {
     RUN(test_names);
     RUN(test_lists);
     RUN(test_ids);
+    RUN(test_unescape);
     TEST_DONE();
 }

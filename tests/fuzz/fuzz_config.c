@@ -1,0 +1,25 @@
+/* fuzz_config.c - libFuzzer target: config file lines (and the values they set). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct cbx_config cfg;
+    char *s = malloc(size + 1), *line, *save = NULL, err[700];
+    int n = 0;
+
+    if (s == NULL)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    cbx_config_defaults(&cfg);
+    for (line = strtok_r(s, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+        cbx_config_parse_line(&cfg, line, ++n, err, sizeof err);
+    free(s);
+    return 0;
+}
