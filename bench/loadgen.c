@@ -59,9 +59,11 @@ static struct {
 	int held_final;
 	double diag_cpu_s, diag_cpu_win_s; /* generator CPU in sock_diag */
 	long diag_calls;
+	long last_est, last_unread;   /* the last sock_diag figures */
 	const char *hold_check;
 	int hold_timed_out;
 	long round_timeouts;
+	int timeouts_in_row;
 	/* CPU and memory */
 	struct lg_pstat ps_base, ps_held, ps_w0, ps_w1, ps_end;
 	double gen_w0, gen_w1;
@@ -328,6 +330,8 @@ static int all_held(int64_t now)
 	}
 	S.hold_check = "sock_diag";
 	est -= pubs_open_on_sub_port();
+	S.last_est = est;
+	S.last_unread = unread;
 	S.held_final = (int)(est < S.alive ? est : S.alive);
 	return est >= S.alive && unread == 0;
 }
@@ -368,22 +372,34 @@ static void step_rounds(int64_t now)
 	switch (S.phase) {
 	case PH_CONNECT: {
 		/* open in bursts so that the listen backlogs do not overflow */
-		int pending = S.opened - (lg_o.transport == LG_LP
-						  ? lg_r.lp_waiting
-						  : lg_r.held);
+		int dead = 0;
+		for (int i = 0; i < S.opened; i++)
+			dead += lg_r.subs[i].dead;
+		int pending = S.opened - dead -
+			      (lg_o.transport == LG_LP ? lg_r.lp_waiting
+						       : lg_r.held);
 		for (int k = 0; k < 256 && S.opened < lg_o.n && pending < 1024;
 		     k++, pending++) {
 			struct lg_conn *c = &lg_r.subs[S.opened++];
 			if (lg_sub_open(c) < 0)
 				c->dead = 1;
 		}
-		if (S.opened == lg_o.n)
+		/* connecting and holding share one deadline, set in main() */
+		if (S.opened == lg_o.n || now > S.t_until)
 			S.phase = PH_HOLD;
 		break;
 	}
 	case PH_HOLD:
 		if (all_held(now) || now > S.t_until) {
 			S.hold_timed_out = now > S.t_until;
+			if (S.hold_timed_out)
+				fprintf(stderr,
+					"cbx-loadgen: not all held in time: %d "
+					"of %d held or polls sent, server side: "
+					"%ld established, %ld with unread bytes\n",
+					lg_o.transport == LG_LP ? lg_r.lp_waiting
+								: lg_r.held,
+					S.alive, S.last_est, S.last_unread);
 			S.t_held = now;
 			S.phase = PH_SETTLE;
 			S.t_until = now + lg_o.settle_ms * 1000LL;
@@ -413,13 +429,23 @@ static void step_rounds(int64_t now)
 			break;
 		if (now >= S.t_until) {
 			S.round_timeouts++;
+			S.timeouts_in_row++;
 			fprintf(stderr,
 				"cbx-loadgen: round %d timed out: %ld of %ld "
 				"delivered, publish %s\n",
 				r, S.round_recv[r], want,
 				published ? "done" : "unfinished");
 		}
-		if (r == S.total_rounds - 1) {
+		else
+			S.timeouts_in_row = 0;
+		if (S.timeouts_in_row >= 2) {
+			/* the server has stopped delivering; more rounds would
+			 * only burn the time budget */
+			S.error = "two rounds in a row timed out";
+			window_end();
+			S.phase = PH_DRAIN;
+			S.t_until = now + 300000;
+		} else if (r == S.total_rounds - 1) {
 			window_end();
 			S.phase = PH_DRAIN;
 			S.t_until = now + 300000;
@@ -433,8 +459,16 @@ static void step_rounds(int64_t now)
 	}
 	case PH_REHOLD:
 		if (all_held(now) || now > S.t_until) {
-			if (now > S.t_until)
+			if (now > S.t_until && !S.hold_timed_out) {
 				S.hold_timed_out = 1;
+				fprintf(stderr,
+					"cbx-loadgen: before round %d, not all "
+					"held after 10 s: %d of %d polls sent, "
+					"server side: %ld established, %ld with "
+					"unread bytes\n",
+					S.cur_round, lg_r.lp_waiting, S.alive,
+					S.last_est, S.last_unread);
+			}
 			if (now - S.t_hold0 < lg_o.gap_ms * 1000LL &&
 			    now <= S.t_until)
 				break;
@@ -755,7 +789,7 @@ static int parse_opts(int argc, char **argv)
 	lg_o.rounds = 10;
 	lg_o.batch = 100;
 	lg_o.pub_conns = 8;
-	lg_o.src_addrs = 4;
+	lg_o.src_addrs = 20;
 	lg_o.gap_ms = 20;
 	lg_o.round_timeout_ms = 20000;
 	lg_o.max_seconds = 300;
@@ -922,10 +956,9 @@ int main(int argc, char **argv)
 		break;
 	default:
 		S.phase = PH_CONNECT;
-		S.t_until = S.t_start + (lg_o.max_seconds * 1000000LL) / 2;
+		S.t_until = S.t_start + 20000000LL + lg_o.n * 2000LL;
 		break;
 	}
-	/* PH_HOLD's deadline is set when connecting ends: half the budget */
 	static struct epoll_event evs[1024];
 	while (S.phase != PH_DONE) {
 		int nev = epoll_wait(lg_r.epfd, evs, 1024, 2);
