@@ -145,6 +145,11 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
         cbx_config_write(cfg, stdout);
         return 0;
     }
+    if (cfg->idle_timeout <= cfg->heartbeat) {
+        fprintf(stderr, "cometboxd: idle-timeout (%ld) must be longer than heartbeat (%ld)\n", cfg->idle_timeout,
+                cfg->heartbeat);
+        return 2;
+    }
     if (cfg->subscribe_auth == CBX_AUTH_TOKEN && strlen(cfg->subscribe_secret) < 16) {
         fprintf(stderr, "cometboxd: subscribe-auth = token needs a subscribe-secret of at least 16 bytes\n");
         return 2;

@@ -52,6 +52,8 @@ class CommandLine(unittest.TestCase):
                          (2, "", 'cometboxd: option "hold-timeout" wants seconds such as 25, 5m or 1h, not "soon"\n'))
         self.assertEqual(run("--threads=lots"), (2, "", 'cometboxd: option "threads" has no value "lots"\n'))
         self.assertEqual(run("--nope", "1"), (2, "", 'cometboxd: unknown option "--nope" (see --help)\n'))
+        self.assertEqual(run("--heartbeat", "40"),
+                         (2, "", "cometboxd: idle-timeout (30) must be longer than heartbeat (40)\n"))
         self.assertEqual(run("-c", "/nonexistent.conf"),
                          (2, "", "cometboxd: config /nonexistent.conf: No such file or directory\n"))
 

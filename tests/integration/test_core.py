@@ -149,7 +149,7 @@ class Gaps(DaemonTest):
 
 
 class Streams(DaemonTest):
-    ARGS = ["--heartbeat", "1"]
+    ARGS = ["--heartbeat", "1", "--idle-timeout", "5"]
 
     def test_stream_gets_three_publishes_as_three_lines(self):
         s = self.d.open_stream("/stream/news")

@@ -166,7 +166,7 @@ class MemoryBudget(DaemonTest):
 
 
 class SlowClients(DaemonTest):
-    ARGS = ["--idle-timeout", "2", "--queue-max-messages", "50"]
+    ARGS = ["--idle-timeout", "2", "--heartbeat", "1", "--queue-max-messages", "50"]
 
     def test_slowloris_is_dropped(self):
         s = socket.create_connection((self.d.bhost, self.d.bport))
