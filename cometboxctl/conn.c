@@ -68,17 +68,37 @@ void ctl_close(struct ctl *c)
     c->fd = -1;
 }
 
+/* After a failed send: the daemon may have said why before it closed
+ * ("too many admin clients"). Prints that (exit 1), else the failure (exit 3). */
+static int send_failed(struct ctl *c, int e)
+{
+    struct cbx_admin_response resp = { 0 };
+    char buf[4096], err[256], *nl;
+    ssize_t n;
+
+    while ((n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        cbx_buf_add(&c->in, buf, (size_t)n);
+    if (c->in.ok && c->in.len > 0 && (nl = memchr(c->in.s, '\n', c->in.len)) != NULL &&
+        cbx_admin_response_parse(c->in.s, (size_t)(nl - c->in.s), &resp, err, sizeof err) == CBX_OK &&
+        resp.kind == CBX_ADMIN_ERROR) {
+        fprintf(stderr, "cometboxctl: %s\n", resp.error);
+        cbx_admin_response_free(&resp);
+        return CTL_EXIT_DAEMON;
+    }
+    cbx_admin_response_free(&resp);
+    fprintf(stderr, "cometboxctl: lost the connection to cometboxd at %s: %s; check the daemon's log\n", c->socket,
+            strerror(e));
+    return CTL_EXIT_UNREACHABLE;
+}
+
 static int send_all(struct ctl *c, const char *s, size_t len)
 {
     while (len > 0) {
         ssize_t w = send(c->fd, s, len, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0) {
-            fprintf(stderr, "cometboxctl: lost the connection to cometboxd at %s: %s; check the daemon's log\n",
-                    c->socket, strerror(errno));
-            return CTL_EXIT_UNREACHABLE;
-        }
+        if (w < 0)
+            return send_failed(c, errno);
         s += w;
         len -= (size_t)w;
     }

@@ -281,19 +281,19 @@ static bool queue_exists(struct admin *a, const char *name)
 
 /* ---- rates ---- */
 
-static void sample_now(struct admin *a, struct sample *out)
+static void sample_of(const struct cbx_stats *st, struct sample *out)
 {
-    struct cbx_stats st;
-
-    cbx_stats_collect(a->s, &st);
-    *out = (struct sample){ cbx_now_mono_us(), st.q.published, st.q.delivered, st.q.acked, st.q.expired,
-                            st.q.dropped, st.q.flushed, st.publish_requests, st.publish_errors,
-                            st.rejected_connections };
+    *out = (struct sample){ cbx_now_mono_us(), st->q.published, st->q.delivered, st->q.acked, st->q.expired,
+                            st->q.dropped, st->q.flushed, st->publish_requests, st->publish_errors,
+                            st->rejected_connections };
 }
 
 static void sample_store(struct admin *a)
 {
-    sample_now(a, &a->ring[a->ring_next]);
+    struct cbx_stats st;
+
+    cbx_stats_collect(a->s, &st);
+    sample_of(&st, &a->ring[a->ring_next]);
     a->ring_next = (a->ring_next + 1) % RATE_SAMPLES;
     if (a->ring_n < RATE_SAMPLES)
         a->ring_n++;
@@ -338,7 +338,7 @@ static enum cbx_err cmd_stats(struct admin *a, struct client *c, const struct cb
 
     (void)c, (void)r;
     cbx_stats_collect(a->s, &st);
-    sample_now(a, &now);
+    sample_of(&st, &now);
     /* the oldest sample of the ring is about a minute old (less just after start) */
     old = &a->ring[a->ring_n < RATE_SAMPLES ? 0 : a->ring_next];
     secs = (double)(now.t - old->t) / 1e6;
@@ -597,7 +597,7 @@ static enum cbx_err cmd_publish(struct admin *a, struct client *c, const struct 
     struct cbx_pub_batch batch = { 0 };
     const cJSON *data = cbx_admin_arg(r, "data");
     const char *queue;
-    char *json = NULL;
+    struct cbx_buf json = { NULL, 0, 0, true };
     uint64_t id = 0;
     enum cbx_err rc;
     bool ok = true;
@@ -609,16 +609,19 @@ static enum cbx_err cmd_publish(struct admin *a, struct client *c, const struct 
         snprintf(err, errlen, "publish: needs \"queue\" and \"data\"");
         return CBX_ERR_INVALID;
     }
-    /* as a JSON publish on the publish port: a string is a text message, anything else JSON */
+    /* as a JSON publish on the publish port: a string is a text message, anything else JSON
+     * (written with every digit of an integer, where cJSON_PrintUnformatted would round 16 digits) */
     if (cJSON_IsString(data)) {
         rc = cbx_pub_batch_add(&batch, queue, strlen(queue), data->valuestring, strlen(data->valuestring), false,
                                &lim, err, errlen);
     } else {
-        if ((json = cJSON_PrintUnformatted(data)) == NULL) {
+        cbx_buf_init(&json);
+        cbx_admin_json_write(&json, data);
+        if (!json.ok) {
             rc = nomem(err, errlen);
             goto out;
         }
-        rc = cbx_pub_batch_add(&batch, queue, strlen(queue), json, strlen(json), true, &lim, err, errlen);
+        rc = cbx_pub_batch_add(&batch, queue, strlen(queue), json.s, json.len, true, &lim, err, errlen);
     }
     if (rc != CBX_OK)
         goto out;
@@ -634,7 +637,7 @@ static enum cbx_err cmd_publish(struct admin *a, struct client *c, const struct 
     jnum(res, "id", (double)id, &ok);
     rc = ok ? CBX_OK : nomem(err, errlen);
 out:
-    free(json);
+    cbx_buf_free(&json);
     cbx_pub_batch_free(&batch);
     return rc;
 }

@@ -129,6 +129,17 @@ const cJSON *cbx_admin_arg(const struct cbx_admin_request *req, const char *name
     return cJSON_GetObjectItemCaseSensitive(req->root, name);
 }
 
+/* The shortest of 15 or 17 significant digits that reads back as d. */
+static void add_double(struct cbx_buf *out, double d)
+{
+    char tmp[32];
+
+    snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof tmp, "%.17g", d);
+    cbx_buf_adds(out, tmp);
+}
+
 void cbx_admin_json_write(struct cbx_buf *out, const cJSON *v)
 {
     const cJSON *el;
@@ -156,7 +167,7 @@ void cbx_admin_json_write(struct cbx_buf *out, const cJSON *v)
         else if (d > -1e18 && d < 1e18 && d == (double)(long long)d)
             cbx_buf_addf(out, "%lld", (long long)d);
         else
-            cbx_buf_addf(out, "%.17g", d);
+            add_double(out, d);
     } else if (cJSON_IsTrue(v)) {
         cbx_buf_adds(out, "true");
     } else if (cJSON_IsFalse(v)) {

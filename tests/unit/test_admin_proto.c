@@ -108,6 +108,8 @@ static void test_replies(void)
 
     cJSON_AddNumberToObject(res, "id", 1795563063594190.0); /* cJSON itself would print 1.79556306359419e+15 */
     cJSON_AddNumberToObject(res, "rate", 2.5);
+    cJSON_AddNumberToObject(res, "tenth", 0.1);
+    cJSON_AddNumberToObject(res, "third", 1.0 / 3);
     cJSON_AddNullToObject(res, "never");
     cJSON_AddStringToObject(res, "s", "a\"\n");
     cbx_buf_init(&b);
@@ -116,7 +118,8 @@ static void test_replies(void)
     const char *m = "{\"id\":1,\"queue\":\"q\",\"data\":\"hi\"}";
     cbx_admin_reply_message(&b, "9", m, strlen(m));
     cbx_admin_reply_end(&b, "9", "stopping");
-    CHECK_STR(b.s, "{\"id\":7,\"ok\":true,\"result\":{\"id\":1795563063594190,\"rate\":2.5,\"never\":null,"
+    CHECK_STR(b.s, "{\"id\":7,\"ok\":true,\"result\":{\"id\":1795563063594190,\"rate\":2.5,\"tenth\":0.1,"
+                   "\"third\":0.33333333333333331,\"never\":null,"
                    "\"s\":\"a\\\"\\n\"}}\n"
                    "{\"id\":\"x\",\"ok\":false,\"error\":\"no such queue: alice\"}\n"
                    "{\"id\":9,\"message\":{\"id\":1,\"queue\":\"q\",\"data\":\"hi\"}}\n"
