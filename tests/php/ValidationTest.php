@@ -260,7 +260,7 @@ final class ValidationTest extends TestCase
             'user' => ['http://u:p@h:1', [], 'invalid URL "http://u:p@h:1": ' . $bad],
             'space' => ['http://h:1/a b', [], 'invalid URL "http://h:1/a b": ' . $bad],
             'CRLF' => ["http://h:1/\r\nX: y", [], 'invalid URL "http://h:1/\x0D\x0AX: y": ' . $bad],
-            'unknown option' => ['http://h:1', ['secrets' => 'x'], 'unknown option "secrets" (allowed: "secret", "timeout", "transport")'],
+            'unknown option' => ['http://h:1', ['secrets' => 'x'], 'unknown option "secrets" (allowed: "secret", "timeout", "transport", "subscribe_secret")'],
             'timeout string' => ['http://h:1', ['timeout' => '5'], 'option "timeout" must be a number of seconds, got string'],
             'timeout zero' => ['http://h:1', ['timeout' => 0], 'option "timeout" must be more than 0 and at most 86400 seconds'],
             'timeout negative' => ['http://h:1', ['timeout' => -1.5], 'option "timeout" must be more than 0 and at most 86400 seconds'],
@@ -269,6 +269,7 @@ final class ValidationTest extends TestCase
             'secret with space' => ['http://h:1', ['secret' => 'a b'], 'option "secret" must be printable ASCII without spaces'],
             'secret with CRLF' => ['http://h:1', ['secret' => "a\r\nX-Evil: 1"], 'option "secret" must be printable ASCII without spaces'],
             'transport' => ['http://h:1', ['transport' => 'socket'], 'option "transport" must be "auto", "ext", "curl" or "stream"'],
+            'subscribe_secret int' => ['http://h:1', ['subscribe_secret' => 16], 'option "subscribe_secret" must be a string or null, got int'],
         ];
     }
 

@@ -10,6 +10,7 @@ namespace Cometbox;
 use Cometbox\Internal\CurlTransport;
 use Cometbox\Internal\Encoder;
 use Cometbox\Internal\StreamTransport;
+use Cometbox\Internal\Token;
 use Cometbox\Internal\Transport;
 
 final class Client
@@ -25,6 +26,8 @@ final class Client
     private $endpoint;
     /** @var string|null */
     private $secret;
+    /** @var string|null key of subscriber tokens; never sent anywhere */
+    private $subscribeSecret;
     /** @var float */
     private $timeout;
     /** @var string "ext", "curl" or "stream" */
@@ -35,18 +38,19 @@ final class Client
     /**
      * @param string $url the publish port's base URL, e.g. "http://127.0.0.1:1802"
      *                    (a path prefix is kept: ".../cometbox" posts to ".../cometbox/publish")
-     * @param array{secret?:?string,timeout?:int|float,transport?:string} $options
+     * @param array{secret?:?string,timeout?:int|float,transport?:string,subscribe_secret?:?string} $options
      *        secret:    sent as "Authorization: Bearer <secret>" when not null or "";
      *        timeout:   seconds for one publish in all, connecting included (default 5);
-     *        transport: "auto" (default: ext, then curl, then stream), "ext", "curl" or "stream".
+     *        transport: "auto" (default: ext, then curl, then stream), "ext", "curl" or "stream";
+     *        subscribe_secret: the daemon's subscribe-secret, to sign token()s (null or "": none).
      * @throws Exception invalid_argument for a bad URL or option
      */
     public function __construct(string $url, array $options = [])
     {
         foreach ($options as $key => $unused) {
-            if (!\in_array($key, ['secret', 'timeout', 'transport'], true)) {
+            if (!\in_array($key, ['secret', 'timeout', 'transport', 'subscribe_secret'], true)) {
                 throw Encoder::invalid('unknown option ' . Encoder::quote((string) $key)
-                    . ' (allowed: "secret", "timeout", "transport")');
+                    . ' (allowed: "secret", "timeout", "transport", "subscribe_secret")');
             }
         }
         $this->url = self::checkUrl($url);
@@ -60,6 +64,15 @@ final class Client
             throw Encoder::invalid('option "secret" must be printable ASCII without spaces');
         }
         $this->secret = ($secret === '') ? null : $secret;
+
+        // Length and content are checked by token(), so that a client that
+        // only publishes is not refused for a secret it never uses.
+        $subscribeSecret = $options['subscribe_secret'] ?? null;
+        if ($subscribeSecret !== null && !\is_string($subscribeSecret)) {
+            throw Encoder::invalid('option "subscribe_secret" must be a string or null, got '
+                . \get_debug_type($subscribeSecret));
+        }
+        $this->subscribeSecret = ($subscribeSecret === '') ? null : $subscribeSecret;
 
         $timeout = $options['timeout'] ?? self::DEFAULT_TIMEOUT;
         if (!\is_int($timeout) && !\is_float($timeout)) {
@@ -138,6 +151,27 @@ final class Client
         }
         [$xml, $n] = Encoder::batch($messages);
         return $this->post($xml, $n);
+    }
+
+    /**
+     * Makes a subscriber token for a daemon run with `subscribe-auth = token`
+     * (docs/SECURITY.md): a browser passes it as ?token= to /poll, /stream and
+     * /events of these queues until it expires. Signed locally with the
+     * "subscribe_secret" option; nothing is sent. The token holds only
+     * characters a URL query may carry as they are.
+     *
+     * @param array<string> $queues 1 to 16 distinct queue names (keys ignored, order kept)
+     * @param int $ttl seconds from now until the token stops working, 1 to 31622400
+     * @return string EXPIRY "." QUEUES "." SIGNATURE
+     * @throws Exception invalid_argument (no or short secret, bad queue list or ttl)
+     */
+    public function token(array $queues, int $ttl = 3600): string
+    {
+        if ($this->transportName === 'ext' && \function_exists('cometbox_token')) {
+            // '' rather than null: the client's own option decides, never the ini.
+            return \cometbox_token($queues, $ttl, $this->subscribeSecret ?? '');
+        }
+        return Token::make($this->subscribeSecret, $queues, $ttl, \time());
     }
 
     /** The base URL given to the constructor, without trailing slash. */
