@@ -432,7 +432,7 @@ def render(here):
            "the machine, not the server, bounds the number." % machine(),
            "- Measured: %s to %s." % (dates[0] if dates else "–",
                                       dates[-1] if dates else "–"),
-           "- Nchan: %s; config `bench/nchan/nginx.conf.in`, 1 or 2 "
+           "- Nchan: %s; config `bench/nchan/nginx.conf`, 1 or 2 "
            "workers." % ("; ".join(versions()) or "not installed"),
            "- cometboxd: `--threads pool` and `--threads per-connection`, "
            "`--max-connections 19000`, other settings default.",
