@@ -1,7 +1,8 @@
 /* The cometbox PHP extension: module start-up, ini settings, the
  * Cometbox\Exception class and the cometbox_publish*() functions, which turn
  * the daemon's answers into ids or exceptions exactly as Cometbox\Client does.
- * Not for encoding (cometbox_encode.c) or sockets (cometbox_http.c). */
+ * Not for encoding (cometbox_encode.c), sockets (cometbox_http.c) or
+ * subscriber tokens (cometbox_token.c). */
 
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -12,6 +13,7 @@
 #include "ext/standard/info.h"
 #include "ext/json/php_json.h"
 #include "zend_exceptions.h"
+#include "zend_attributes.h"
 #include "ext/spl/spl_exceptions.h"
 
 #include "php_cometbox.h"
@@ -433,10 +435,22 @@ static ZEND_INI_MH(OnUpdateTimeout)
 	return SUCCESS;
 }
 
+/* phpinfo() pages are often left readable: show whether the secret is
+ * set, never the secret. */
+static PHP_INI_DISP(display_secret)
+{
+	zend_string *value = type == ZEND_INI_DISPLAY_ORIG && ini_entry->modified
+		? ini_entry->orig_value : ini_entry->value;
+
+	php_printf("%s", value != NULL && ZSTR_LEN(value) > 0 ? "(set, hidden)" : "no value");
+}
+
 PHP_INI_BEGIN()
 	STD_PHP_INI_ENTRY("cometbox.url", "http://127.0.0.1:1802", PHP_INI_ALL, OnUpdateString,
 		url, zend_cometbox_globals, cometbox_globals)
 	PHP_INI_ENTRY("cometbox.timeout", "5", PHP_INI_ALL, OnUpdateTimeout)
+	STD_PHP_INI_ENTRY_EX("cometbox.subscribe_secret", "", PHP_INI_ALL, OnUpdateString,
+		subscribe_secret, zend_cometbox_globals, cometbox_globals, display_secret)
 PHP_INI_END()
 
 static PHP_GINIT_FUNCTION(cometbox)
@@ -446,6 +460,7 @@ static PHP_GINIT_FUNCTION(cometbox)
 #endif
 	cometbox_globals->url = NULL;
 	cometbox_globals->timeout = 5.0;
+	cometbox_globals->subscribe_secret = NULL;
 	cometbox_globals->conn_fd = -1;
 	cometbox_globals->conn_key = NULL;
 	cometbox_globals->conn_pid = 0;
@@ -464,6 +479,7 @@ static PHP_GSHUTDOWN_FUNCTION(cometbox)
 static PHP_MINIT_FUNCTION(cometbox)
 {
 	REGISTER_INI_ENTRIES();
+	register_cometbox_symbols(module_number); /* #[\SensitiveParameter] of cometbox_token() */
 	cbx_exception_ce = register_class_Cometbox_Exception(spl_ce_RuntimeException);
 	return SUCCESS;
 }
@@ -487,6 +503,8 @@ static PHP_MINFO_FUNCTION(cometbox)
 static const zend_module_dep cometbox_deps[] = {
 	ZEND_MOD_REQUIRED("json")
 	ZEND_MOD_REQUIRED("spl")
+	ZEND_MOD_REQUIRED("hash")
+	ZEND_MOD_REQUIRED("date")
 	ZEND_MOD_END
 };
 

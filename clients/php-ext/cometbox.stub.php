@@ -14,6 +14,9 @@ namespace {
     function cometbox_publish_json(string $queue, mixed $value, ?string $url = null, ?array $options = null): int {}
 
     function cometbox_publish_many(array $messages, ?string $url = null, ?array $options = null): array {}
+
+    /* $secret null: the ini cometbox.subscribe_secret; see README.md */
+    function cometbox_token(array $queues, int $ttl = 3600, #[\SensitiveParameter] ?string $secret = null): string {}
 }
 
 namespace Cometbox {

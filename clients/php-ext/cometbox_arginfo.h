@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: 6d8d635e6257fa4a7117aa4d35b0d1f46381d363 */
+ * Stub hash: f2b688048a5a494f78c6969033453d5103d01024 */
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_cometbox_publish, 0, 2, IS_LONG, 0)
 	ZEND_ARG_TYPE_INFO(0, queue, IS_STRING, 0)
@@ -19,6 +19,12 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_cometbox_publish_many, 0, 1, IS_
 	ZEND_ARG_TYPE_INFO(0, messages, IS_ARRAY, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, url, IS_STRING, 1, "null")
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, options, IS_ARRAY, 1, "null")
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_cometbox_token, 0, 1, IS_STRING, 0)
+	ZEND_ARG_TYPE_INFO(0, queues, IS_ARRAY, 0)
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, ttl, IS_LONG, 0, "3600")
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, secret, IS_STRING, 1, "null")
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_Cometbox_Exception___construct, 0, 0, 1)
@@ -41,6 +47,7 @@ ZEND_END_ARG_INFO()
 ZEND_FUNCTION(cometbox_publish);
 ZEND_FUNCTION(cometbox_publish_json);
 ZEND_FUNCTION(cometbox_publish_many);
+ZEND_FUNCTION(cometbox_token);
 ZEND_METHOD(Cometbox_Exception, __construct);
 ZEND_METHOD(Cometbox_Exception, getStatus);
 ZEND_METHOD(Cometbox_Exception, getErrorCode);
@@ -51,6 +58,7 @@ static const zend_function_entry ext_functions[] = {
 	ZEND_FE(cometbox_publish, arginfo_cometbox_publish)
 	ZEND_FE(cometbox_publish_json, arginfo_cometbox_publish_json)
 	ZEND_FE(cometbox_publish_many, arginfo_cometbox_publish_many)
+	ZEND_FE(cometbox_token, arginfo_cometbox_token)
 	ZEND_FE_END
 };
 
@@ -62,6 +70,12 @@ static const zend_function_entry class_Cometbox_Exception_methods[] = {
 	ZEND_ME(Cometbox_Exception, getDetail, arginfo_class_Cometbox_Exception_getDetail, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };
+
+static void register_cometbox_symbols(int module_number)
+{
+
+	zend_add_parameter_attribute(zend_hash_str_find_ptr(CG(function_table), "cometbox_token", sizeof("cometbox_token") - 1), 2, ZSTR_KNOWN(ZEND_STR_SENSITIVEPARAMETER), 0);
+}
 
 static zend_class_entry *register_class_Cometbox_Exception(zend_class_entry *class_entry_RuntimeException)
 {

@@ -257,7 +257,7 @@ static void debug_type(smart_str *out, zval *z)
 }
 
 /* Throws invalid_argument: where + what + get_debug_type(z). */
-static void throw_typed(const char *where, const char *what, zval *z)
+void cbx_throw_typed(const char *where, const char *what, zval *z)
 {
 	smart_str t = {0};
 
@@ -279,7 +279,7 @@ static zend_result batch_entry(smart_str *doc, zval *message, uint32_t i)
 	snprintf(where, sizeof(where), "message %u: ", i);
 	ZVAL_DEREF(message);
 	if (Z_TYPE_P(message) != IS_ARRAY) {
-		throw_typed(where, "expected an array with \"queue\" and \"data\", got ", message);
+		cbx_throw_typed(where, "expected an array with \"queue\" and \"data\", got ", message);
 		return FAILURE;
 	}
 	ZEND_HASH_FOREACH_KEY_VAL(Z_ARRVAL_P(message), idx, key, unused) {
@@ -313,13 +313,13 @@ static zend_result batch_entry(smart_str *doc, zval *message, uint32_t i)
 	/* The class reads $message['json'] ?? false: a null json is "false". */
 	if (json != NULL && Z_TYPE_P(json) != IS_NULL) {
 		if (Z_TYPE_P(json) != IS_TRUE && Z_TYPE_P(json) != IS_FALSE) {
-			throw_typed(where, "\"json\" must be a bool, got ", json);
+			cbx_throw_typed(where, "\"json\" must be a bool, got ", json);
 			return FAILURE;
 		}
 		is_json = Z_TYPE_P(json) == IS_TRUE;
 	}
 	if (Z_TYPE_P(queue) != IS_STRING) {
-		throw_typed(where, "\"queue\" must be a string, got ", queue);
+		cbx_throw_typed(where, "\"queue\" must be a string, got ", queue);
 		return FAILURE;
 	}
 	if (cbx_check_queue(Z_STRVAL_P(queue), Z_STRLEN_P(queue), where) == FAILURE) {
@@ -336,7 +336,7 @@ static zend_result batch_entry(smart_str *doc, zval *message, uint32_t i)
 		return SUCCESS;
 	}
 	if (Z_TYPE_P(data) != IS_STRING) {
-		throw_typed(where, "\"data\" must be a string unless \"json\" is true, got ", data);
+		cbx_throw_typed(where, "\"data\" must be a string unless \"json\" is true, got ", data);
 		return FAILURE;
 	}
 	if (cbx_check_text(Z_STRVAL_P(data), Z_STRLEN_P(data), where) == FAILURE) {

@@ -35,4 +35,7 @@ zend_result cbx_xml_batch(smart_str *doc, HashTable *messages);
 /* Appends s quoted for an error message, as Encoder::quote() does. */
 void cbx_quote(smart_str *out, const char *s, size_t len);
 
+/* Throws invalid_argument whose detail is where + what + get_debug_type(z). */
+void cbx_throw_typed(const char *where, const char *what, zval *z);
+
 #endif

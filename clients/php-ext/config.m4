@@ -8,7 +8,8 @@ PHP_ARG_ENABLE([cometbox],
 
 if test "$PHP_COMETBOX" != "no"; then
   PHP_NEW_EXTENSION(cometbox,
-    [cometbox.c cometbox_encode.c cometbox_http.c],
+    [cometbox.c cometbox_encode.c cometbox_http.c cometbox_token.c],
     $ext_shared,, [-DZEND_ENABLE_STATIC_TSRMLS_CACHE=1 -Wall -Wextra -Wno-unused-parameter])
   PHP_ADD_EXTENSION_DEP(cometbox, json)
+  PHP_ADD_EXTENSION_DEP(cometbox, hash)
 fi

@@ -1,6 +1,6 @@
-/* The cometbox PHP extension: cometbox_publish*() functions and the
- * Cometbox\Exception class, speaking docs/PROTOCOL.md over plain sockets.
- * Declarations shared by its three source files; not a public C API. */
+/* The cometbox PHP extension: cometbox_publish*() functions, cometbox_token()
+ * and the Cometbox\Exception class, speaking docs/PROTOCOL.md over plain sockets.
+ * Declarations shared by its source files; not a public C API. */
 
 #ifndef PHP_COMETBOX_H
 #define PHP_COMETBOX_H
@@ -18,6 +18,7 @@ extern zend_module_entry cometbox_module_entry;
 ZEND_BEGIN_MODULE_GLOBALS(cometbox)
 	char *url;      /* cometbox.url; owned by the ini machinery */
 	double timeout; /* cometbox.timeout, seconds, > 0 */
+	char *subscribe_secret; /* cometbox.subscribe_secret; owned by the ini machinery, may be NULL */
 	/* The kept-alive connection (cometbox_http.c): socket or -1, the
 	 * "host port" it goes to (persistent memory), the pid that opened it. */
 	int conn_fd;

@@ -45,7 +45,7 @@ final class Client
      *        subscribe_secret: the daemon's subscribe-secret, to sign token()s (null or "": none).
      * @throws Exception invalid_argument for a bad URL or option
      */
-    public function __construct(string $url, array $options = [])
+    public function __construct(string $url, #[\SensitiveParameter] array $options = [])
     {
         foreach ($options as $key => $unused) {
             if (!\in_array($key, ['secret', 'timeout', 'transport', 'subscribe_secret'], true)) {
