@@ -32,6 +32,7 @@
 #define TAILS_PER_CLIENT 16
 #define TAIL_INBOX_MAX 10000       /* messages a tail may have waiting before it ends with "overflow" */
 #define TAIL_TAKE 256
+#define LINES_PER_TURN 32          /* requests of one client handled before the others get a turn */
 #define RATE_SAMPLES 61            /* one a second: a minute of history */
 #define LIST_LIMIT_DEFAULT 1000    /* rows of queues/clients unless the request says "limit" */
 #define REASON_MAX 199             /* bytes of a kick reason (struct cbx_waiter.kick_reason) */
@@ -57,6 +58,7 @@ struct client {
     size_t out_off;
     bool eof;                  /* the client shut its sending side */
     bool closing;              /* close once out is sent */
+    bool more;                 /* complete request lines wait in in: handled on a later turn */
     uint32_t events;           /* the epoll mask in force */
     int64_t last_request_us;   /* monotonic */
     int64_t stalled_since_us;  /* monotonic: since when unsent output made no progress; 0 when none */
@@ -424,7 +426,8 @@ static enum cbx_err cmd_queues(struct admin *a, struct client *c, const struct c
         return rc;
     if (cbx_qmap_list(a->s->qmap, pat ? pat->valuestring : NULL, &rows, &n) != CBX_OK)
         return nomem(err, errlen);
-    qsort(rows, n, sizeof *rows, by_queue_name);
+    if (n > 1)
+        qsort(rows, n, sizeof *rows, by_queue_name);
     jnum(res, "now_us", (double)cbx_now_real_us(), &ok);
     jnum(res, "total", (double)n, &ok);
     if (cJSON_AddBoolToObject(res, "truncated", n > limit) == NULL)
@@ -470,7 +473,8 @@ static enum cbx_err cmd_clients(struct admin *a, struct client *c, const struct 
     }
     if (cbx_hold_list(a->s, queue, &rows, &n) != CBX_OK)
         return nomem(err, errlen);
-    qsort(rows, n, sizeof *rows, by_client_id);
+    if (n > 1)
+        qsort(rows, n, sizeof *rows, by_client_id);
     jnum(res, "now_us", (double)cbx_now_real_us(), &ok);
     jnum(res, "total", (double)n, &ok);
     if (cJSON_AddBoolToObject(res, "truncated", n > limit) == NULL)
@@ -826,9 +830,10 @@ static void client_close(struct admin *a, struct client *c, const char *why)
  * at the end of its input also the last line without a newline. */
 static void client_handle_input(struct admin *a, struct client *c)
 {
-    size_t start = 0;
+    size_t start = 0, handled = 0;
     char *nl;
 
+    c->more = false;
     while (start < c->in.len && !c->closing && c->out.len - c->out_off <= OUT_SOFT_MAX) {
         size_t end;
 
@@ -842,8 +847,14 @@ static void client_handle_input(struct admin *a, struct client *c)
             break; /* answered below */
         while (len > 0 && (c->in.s[start + len - 1] == '\r' || c->in.s[start + len - 1] == ' '))
             len--;
-        if (len > 0)
+        if (handled == LINES_PER_TURN) {
+            c->more = true; /* fairness: the other clients first */
+            break;
+        }
+        if (len > 0) {
             handle_line(a, c, c->in.s + start, len);
+            handled++;
+        }
         start = nl != NULL ? end + 1 : c->in.len;
     }
     if (start > 0) {
@@ -860,7 +871,7 @@ static void client_handle_input(struct admin *a, struct client *c)
         c->closing = true;
         cbx_buf_free(&c->in);
     }
-    if (c->eof && c->in.len == 0 && !c->closing) {
+    if (c->eof && c->in.len == 0 && !c->closing && !c->more) {
         /* nothing more will come: its tails end, and it closes once answered */
         while (c->tails != NULL)
             tail_end(c, c->tails, NULL);
@@ -1059,7 +1070,10 @@ static void *admin_main(void *arg)
             a->next_tick_us = now + 1000000;
         }
         timeout = (int)((a->next_tick_us - now + 999) / 1000);
-        n = epoll_wait(a->ep, evs, 32, timeout < 1 ? 1 : timeout);
+        for (struct client *c = a->clients; c != NULL; c = c->next)
+            if (c->more)
+                timeout = 0; /* requests wait: only look for events */
+        n = epoll_wait(a->ep, evs, 32, timeout < 0 ? 0 : timeout);
         for (int i = 0; i < n; i++) {
             struct client *c = evs[i].data.ptr;
             if (c == NULL) {
@@ -1080,6 +1094,15 @@ static void *admin_main(void *arg)
                     client_read(a, c);
                 else if (evs[i].events & EPOLLOUT)
                     client_flush(a, c);
+            }
+        }
+        /* another turn for the clients whose requests wait (a client with a backlog of unsent
+         * answers gets it when it reads them: client_flush) */
+        for (struct client *c = a->clients, *next; c != NULL; c = next) {
+            next = c->next;
+            if (c->more && c->out.len - c->out_off <= OUT_SOFT_MAX) {
+                client_handle_input(a, c);
+                client_flush(a, c);
             }
         }
     }
