@@ -163,6 +163,11 @@ struct lg_run {
 };
 
 extern struct lg_opts lg_o;
+extern const char *const lg_scenario_names[];
+extern const char *const lg_transport_names[];
+
+/* Parses the command line into lg_o (lg_opts.c); -1 after printing usage. */
+int lg_opts_parse(int argc, char **argv);
 extern struct lg_run lg_r;
 
 int64_t lg_now_us(void);
@@ -172,6 +177,68 @@ int lg_pub_open(struct lg_conn *c);
 void lg_conn_close(struct lg_conn *c);
 void lg_conn_event(struct lg_conn *c, uint32_t events);
 void lg_pub_kick(struct lg_conn *c);
+
+enum lg_phase {
+	LG_PH_CONNECT,
+	LG_PH_HOLD,
+	LG_PH_SETTLE,
+	LG_PH_ROUND,
+	LG_PH_REHOLD,
+	LG_PH_DRAIN,
+	LG_PH_PUBLISH,
+	LG_PH_CHURN,
+	LG_PH_DONE,
+};
+
+/* The progress and tallies of one run (loadgen.c; reported by lg_report.c). */
+struct lg_state {
+	enum lg_phase phase;
+	int total_rounds;      /* warm-up round 0 + measured rounds */
+	int cur_round;
+	uint32_t next_q;       /* next queue to publish in this round */
+	uint32_t njobs_q;      /* queues to publish in this round */
+	int opened;            /* subscribers opened so far */
+	int alive;
+	uint8_t *recv;         /* [sub * total_rounds + round] = times seen */
+	long *round_recv;
+	int64_t *round_first_pub, *round_last_recv, *round_pub_done;
+	long unique, dups, misrouted, stray;
+	uint32_t *lat;         /* µs, measured rounds or churn cycles */
+	size_t nlat, caplat;
+	uint32_t *cyc;         /* churn: µs from connect to the message */
+	size_t ncyc, capcyc;
+	int64_t t_w0, t_w1;    /* the measured window */
+	int64_t t_start, t_hold0, t_held, t_until, t_deadline, t_last_diag;
+	int held_final;
+	double diag_cpu_s, diag_cpu_win_s; /* generator CPU in sock_diag */
+	long diag_calls;
+	long last_est, last_unread;   /* the last sock_diag figures */
+	const char *hold_check;
+	int hold_timed_out;
+	long round_timeouts;
+	int timeouts_in_row;
+	/* CPU and memory */
+	struct lg_pstat ps_base, ps_held, ps_w0, ps_w1, ps_end;
+	double gen_w0, gen_w1;
+	long tcp_base, tcp_held, slab_base, slab_held;
+	long window_msgs;      /* deliveries inside the measured window */
+	int window_open;
+	/* publish scenario */
+	long pub_next;
+	int64_t pub_until;
+	/* churn */
+	uint32_t *ring;
+	size_t ring_head, ring_tail, ring_cap;
+	long cycles_started, cycles_done, cycles_lost;
+	int stopping;
+	int64_t churn_until;
+	const char *error;
+};
+
+extern struct lg_state lg_s;
+
+/* Prints the result line on standard output (lg_report.c). */
+void lg_report(double wall_s);
 
 /* Scenario hooks, implemented in loadgen.c. */
 /* Builds the next publish request into req; returns its message count, or 0
