@@ -739,5 +739,34 @@ class Metrics(AdminTest):
                 check_exposition(bad)
 
 
+class Docs(unittest.TestCase):
+    """The man pages and ADMIN.md keep up with the code."""
+    ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def read(self, *path):
+        with open(os.path.join(self.ROOT, *path)) as f:
+            return f.read()
+
+    def test_conf_man_page_lists_every_key_with_its_default(self):
+        from cbx import COMETBOXD
+        out = subprocess.run([COMETBOXD, "--help"], capture_output=True, text=True, timeout=30).stdout
+        keys = re.findall(r"^  --([a-z-]+) +.*\(default: (.*)\)$", out, re.M)
+        self.assertGreater(len(keys), 20)
+        page = self.read("docs", "man", "cometboxd.conf.5.scd")
+        for key, default in keys:
+            default = "empty" if default == '""' else default.replace("*", "\\*")
+            self.assertRegex(page, r"\n\*%s\* = .*\(default: %s\)\n" % (re.escape(key), re.escape(default)), key)
+
+    def test_every_command_is_documented(self):
+        out = ctl(None, "--help")[1]
+        names = re.findall(r"^  ([a-z]+) +\S", out, re.M)
+        self.assertEqual(names, ["stats", "queues", "clients", "kick", "flush", "publish", "tail", "ping", "help"])
+        page, admin = self.read("docs", "man", "cometboxctl.1.scd"), self.read("docs", "ADMIN.md")
+        for name in names:
+            self.assertIn("\n*%s*" % name, page)
+            if name != "help":
+                self.assertIn("| `%s` |" % name, admin)
+
+
 if __name__ == "__main__":
     unittest.main()
