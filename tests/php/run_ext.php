@@ -1,7 +1,7 @@
 <?php
 // Test driver of the cometbox extension (CTest "php_ext"): builds
-// clients/php-ext in a temporary copy with phpize/configure/make, starts two
-// real cometboxd daemons, runs the extension's .phpt tests with `make test`
+// clients/php-ext in a temporary copy with phpize/configure/make, starts three
+// real cometboxd daemons (default limits, small limits, subscribe-auth = token), runs the extension's .phpt tests with `make test`
 // (their URLs in the environment), then the PHPUnit suite with the extension
 // loaded (transport "ext"). Exits non-zero when anything fails or is skipped.
 //
@@ -85,6 +85,8 @@ if (\preg_match('/warning:/', $out)) {
 try {
     $d = new Daemon();
     $small = new Daemon(['--max-message-bytes', '64', '--max-publish-bytes', '4096']);
+    $tokenSecret = \bin2hex(\random_bytes(16));
+    $token = new Daemon(['--subscribe-auth', 'token', '--subscribe-secret', $tokenSecret]);
 } catch (\RuntimeException $e) {
     say('php_ext: ' . $e->getMessage());
     exit(1);
@@ -94,6 +96,8 @@ $env = [
     'COMETBOX_BROWSER_URL' => $d->browserUrl,
     'COMETBOX_SMALL_URL' => $small->publishUrl,
     'COMETBOX_SMALL_BROWSER_URL' => $small->browserUrl,
+    'COMETBOX_TOKEN_BROWSER_URL' => $token->browserUrl,
+    'COMETBOX_TOKEN_SECRET' => $tokenSecret,
     'COMETBOX_FAKE_SERVER' => __DIR__ . '/support/fake_server.php',
     'NO_INTERACTION' => '1',
     'REPORT_EXIT_STATUS' => '1',
@@ -134,7 +138,7 @@ if (!$valgrind) {
     }
 }
 
-foreach ([$d, $small] as $daemon) {
+foreach ([$d, $small, $token] as $daemon) {
     try {
         $daemon->stop();
     } catch (\RuntimeException $e) {
