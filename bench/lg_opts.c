@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,8 +168,15 @@ int lg_opts_parse(int argc, char **argv)
 	lg_o.settle_ms = settle >= 0 ? settle
 			 : lg_o.scenario == LG_IDLE ? 1000
 						    : 100;
-	snprintf(lg_o.tag, sizeof lg_o.tag, "q%x",
-		 (unsigned)(getpid() ^ (unsigned)time(NULL)) & 0xfffffu);
+	/* queue names unique to this run: runs against one server (the smoke
+	 * test) must not see each other's pending messages */
+	uint32_t rnd;
+	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
+	}
+	snprintf(lg_o.tag, sizeof lg_o.tag, "q%08x", rnd);
 	return 0;
 bad:
 	usage(stderr);
