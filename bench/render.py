@@ -355,13 +355,13 @@ def plot(here, res):
 
     def multiplot(name, title, ylabel, panels, layout):
         script = ['set terminal pngcairo size 1500,%d font ",10"'
-                  % (450 * layout[0]),
+                  % (480 * layout[0]),
                   'set output "%s"' % os.path.join(plots, name),
                   'set multiplot layout %d,%d title "%s"' % (
                       layout[0], layout[1], title),
                   'set xlabel "N (subscribers held)"',
                   'set ylabel "%s"' % ylabel,
-                  "set key below horizontal",
+                  "set key below horizontal maxrows 2 samplen 2",
                   "set grid", "set yrange [0:*]", "set xrange [0:*]"]
         any_pts = False
         for i, (ptitle, blocks) in enumerate(panels):
