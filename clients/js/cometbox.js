@@ -622,7 +622,7 @@
     }
     var lived = now() - req.start;
     var progress = req.firstLineAt &&
-      (req.fresh > 0 || (req.transport === 'longpoll' ? !req.empty || lived >= 1000 : lived >= 1000));
+      (req.fresh > 0 || req.quick || !req.empty || lived >= 1000);
     if (o.kind === 'end' && progress && !isOffline()) {
       this.connect();
       return;
@@ -860,7 +860,10 @@
     timer = setTimeout(function () {
       self.finish(req, { kind: 'error', error: new Error('cometbox: long-poll timed out') });
     }, this.pollTimeoutMs());
-    var extra = this.opts.hold ? { timeout: this.opts.hold } : null;
+    /* Until a poll has answered, ask for an answer at once (timeout=0): the
+     * page learns that the server is reachable instead of waiting a hold. */
+    req.quick = this.status !== 'open';
+    var extra = req.quick ? { timeout: 0 } : this.opts.hold ? { timeout: this.opts.hold } : null;
     this.fetchFn(this.url('poll', req, extra), {
       cache: 'no-store', credentials: this.credentials(), signal: ctrl ? ctrl.signal : undefined
     }).then(function (res) {
@@ -935,7 +938,8 @@
     if (this.retryTimer) { this.connect(); return; }
     var req = this.req;
     if (!req) { this.connect(); return; }
-    var stale = now() - this.lastByte > this.watchdogMs();
+    /* A live stream brings a byte at least every heartbeat. */
+    var stale = now() - this.lastByte > this.opts.heartbeat + 2000;
     if (woke && req.transport !== 'longpoll' && stale) {
       this.abortRequest();
       this.connect();

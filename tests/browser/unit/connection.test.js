@@ -23,6 +23,14 @@ function memoryStorage() {
   };
 }
 
+/* A failed assertion must not leave timers running (the run would hang). */
+test.afterEach(() => {
+  for (const c of Object.values(cometbox._internal.connections)) {
+    c.close();
+    c.onEmpty(c);
+  }
+});
+
 const FAST = {
   backoffMin: 20, backoffMax: 200, tick: 10, connectTimeout: 2000,
   firstLineTimeout: 150, heartbeat: 100, watchdog: 300, pollTimeout: 2000
@@ -156,7 +164,7 @@ test('subscriptions of one page share one request (multiplexing)', async () => {
   const s1 = cometbox.subscribe(b, 'a', (m) => a.push(m.id), opts);
   const s2 = cometbox.subscribe(b, 'b', (m) => bb.push(m.id), opts);
   await until(() => a.length === 1 && bb.length === 1, 'both');
-  assert.equal(srv.requests[0].url, `${b}/poll/a,b`, 'one request for both subscriptions');
+  assert.equal(srv.requests[0].url, `${b}/poll/a,b?timeout=0`, 'one request for both subscriptions, answered at once');
   assert.equal(srv.requests[1].url, `${b}/poll/a,b?since=6`, 'the next poll resumes after the last id');
   s1.stop();
   await srv.waitRequests(3);
@@ -291,7 +299,7 @@ test('buffering proxy: no first line in time makes the client long-poll and reme
     Object.assign({}, FAST, { fetch: srv.fetch, storage: store }));
   await until(() => got.length === 1, 'message over long-poll');
   assert.match(srv.requests[0].url, /\/stream\/a$/);
-  assert.match(srv.requests[1].url, /\/poll\/a$/);
+  assert.match(srv.requests[1].url, /\/poll\/a\?timeout=0$/);
   assert.deepEqual(transports, ['longpoll']);
   assert.ok(Number(store.getItem(`cometbox:buffered:${b}`)) > 0, 'buffered flag stored');
   sub.stop();
@@ -299,7 +307,7 @@ test('buffering proxy: no first line in time makes the client long-poll and reme
   const srv2 = fakeServer([() => new Promise(() => {})]);
   const sub2 = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, { fetch: srv2.fetch, storage: store }));
   await srv2.waitRequests(1);
-  assert.match(srv2.requests[0].url, /\/poll\/a\?since=7$/);
+  assert.match(srv2.requests[0].url, /\/poll\/a\?since=7&timeout=0$/);
   sub2.stop();
   // ... until bufferedRetry has passed
   store.setItem(`cometbox:buffered:${b}`, String(Date.now() - 11 * 60 * 1000));
@@ -342,7 +350,7 @@ test('long-poll: since advances, timeout= only when hold is set, duplicates drop
   await srv.waitRequests(3);
   assert.deepEqual(got, [1, 2, 3]);
   assert.deepEqual(srv.requests.map((r) => r.url), [
-    `${b}/poll/a?since=0&timeout=5`, `${b}/poll/a?since=2&timeout=5`, `${b}/poll/a?since=3&timeout=5`]);
+    `${b}/poll/a?since=0&timeout=0`, `${b}/poll/a?since=2&timeout=5`, `${b}/poll/a?since=3&timeout=5`]);
   sub.stop();
 });
 
@@ -394,7 +402,7 @@ test('legacy init/stop: callback(data, message)', async () => {
     cometbox.init(b, 'alice', (data, m) => got.push([data, m.queue]));
     await until(() => got.length === 1, 'legacy message');
     assert.deepEqual(got, [['Hi', 'alice']]);
-    assert.equal(srv.requests[0].url, `${b}/poll/alice`);
+    assert.equal(srv.requests[0].url, `${b}/poll/alice?timeout=0`);
     cometbox.stop();
     assert.equal(Object.values(cometbox._internal.connections).filter((c) => c.base === b).length, 0);
   } finally {

@@ -1,0 +1,169 @@
+/*
+ * Browser tests, basics: a message published after subscribe shows up; what
+ * was published while the page was closed arrives when it opens; a reload
+ * resumes without replaying; two tabs on one queue (each its own
+ * connection, and sharing one); the legacy API; the ES module.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, publishOne, publishXml } from '../lib/daemon.mjs';
+import {
+  launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus, until
+} from '../lib/browser.mjs';
+
+let daemon, browser, pages;
+
+test.before(async () => {
+  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
+  pages = await startPageServer();
+  browser = await launchBrowser();
+});
+
+test.after(async () => {
+  if (browser) await browser.close();
+  if (pages) await pages.close();
+  if (daemon) await daemon.stop();
+});
+
+test('a message published after subscribe shows up on the page', async () => {
+  const ctx = await browser.newContext();
+  const page = await openTestPage(ctx, pages, daemon.browser, 'alice', { heartbeat: 1000 });
+  await waitStatus(page, 'open');
+  assert.equal(await page.evaluate(() => window.sub.transport), 'stream');
+  const id = await publishOne(daemon, 'alice', 'Hello & <welcome>');
+  await waitCount(page, 1);
+  assert.deepEqual(await got(page), [{ id, queue: 'alice', data: 'Hello & <welcome>' }]);
+  // what a person sees
+  assert.equal(await page.locator('#log li').first().textContent(), 'alice: Hello & <welcome>');
+  assert.deepEqual(await page.evaluate(() => window.__statuses), ['connecting', 'open']);
+  await ctx.close();
+});
+
+test('messages published while the page was closed arrive when it opens', async () => {
+  const ids = await publishXml(daemon, [
+    { queue: 'bob', data: 'one' }, { queue: 'bob', data: 'two' }, { queue: 'other', data: 'not mine' }
+  ]);
+  const third = await publishOne(daemon, 'bob', 'three');
+  const ctx = await browser.newContext();
+  const page = await openTestPage(ctx, pages, daemon.browser, 'bob', { heartbeat: 1000 });
+  await waitCount(page, 3);
+  assert.deepEqual(await got(page), [
+    { id: ids[0], queue: 'bob', data: 'one' },
+    { id: ids[1], queue: 'bob', data: 'two' },
+    { id: third, queue: 'bob', data: 'three' }
+  ]);
+  // a reload resumes after the last id: nothing is replayed, new ones arrive
+  const after = [];
+  page.on('request', (r) => { if (r.url().includes('/stream/bob')) after.push(r.url()); });
+  await page.reload();
+  await waitStatus(page, 'open');
+  const four = await publishOne(daemon, 'bob', 'four');
+  await waitCount(page, 1);
+  assert.deepEqual(await got(page), [{ id: four, queue: 'bob', data: 'four' }]);
+  assert.equal(await page.evaluate((k) => sessionStorage.getItem(k), `cometbox:last:${daemon.browser}|bob`),
+    String(four), 'the cursor is kept in sessionStorage');
+  assert.equal(after[0], `${daemon.browser}/stream/bob?since=${third}`, 'the reloaded page resumes with since');
+  // closed, more published, opened again in the same tab
+  await page.goto('about:blank');
+  const five = await publishOne(daemon, 'bob', 'five');
+  const six = await publishOne(daemon, 'bob', 'six');
+  await page.goBack();
+  await waitCount(page, 2);
+  assert.deepEqual((await got(page)).map((m) => m.id), [five, six]);
+  await ctx.close();
+});
+
+test('one page multiplexes all its queues onto one request', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const streams = [];
+  page.on('request', (r) => { if (r.url().includes('/stream/')) streams.push(r.url()); });
+  await page.goto(`${pages.origin}/test.html`);
+  await page.evaluate((url) => {
+    window.__a = [];
+    window.__b = [];
+    window.s1 = cometbox.subscribe(url, 'mx.a', (m) => window.__a.push(m.data), { heartbeat: 1000 });
+    window.s2 = cometbox.subscribe(url, ['mx.b'], (m) => window.__b.push(m.data), { heartbeat: 1000 });
+  }, daemon.browser);
+  await until(() => streams.length >= 1, 'a stream request');
+  await until(() => page.evaluate(() => window.s1.status === 'open'), 'open');
+  await publishXml(daemon, [{ queue: 'mx.a', data: 'for a' }, { queue: 'mx.b', data: 'for b' }]);
+  await page.waitForFunction(() => window.__a.length === 1 && window.__b.length === 1, null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => [window.__a, window.__b]), [['for a'], ['for b']]);
+  assert.equal(streams.length, 1, `one held request, saw ${streams.join(' ')}`);
+  assert.match(streams[0], /\/stream\/mx\.a,mx\.b(\?|$)/);
+  await ctx.close();
+});
+
+test('two tabs on one queue both receive, each on its own connection', async () => {
+  const ctx = await browser.newContext();
+  const a = await openTestPage(ctx, pages, daemon.browser, 'room', { heartbeat: 1000 });
+  const b = await openTestPage(ctx, pages, daemon.browser, 'room', { heartbeat: 1000 });
+  await waitStatus(a, 'open');
+  await waitStatus(b, 'open');
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push(await publishOne(daemon, 'room', `r${i}`));
+  await waitCount(a, 5);
+  await waitCount(b, 5);
+  assert.deepEqual((await got(a)).map((m) => m.id), ids);
+  assert.deepEqual((await got(b)).map((m) => m.id), ids);
+  await ctx.close();
+});
+
+test('two tabs sharing one connection (shared: true) both receive', async () => {
+  const ctx = await browser.newContext();
+  const streams = [];
+  ctx.on('request', (r) => { if (r.url().includes('/stream/shared.room')) streams.push(r.url()); });
+  const opts = { heartbeat: 1000, shared: true, leaderBeat: 500 };
+  const a = await openTestPage(ctx, pages, daemon.browser, 'shared.room', opts);
+  await waitStatus(a, 'open');
+  const b = await openTestPage(ctx, pages, daemon.browser, 'shared.room', opts);
+  await waitStatus(b, 'open');
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push(await publishOne(daemon, 'shared.room', `s${i}`));
+  await waitCount(a, 5);
+  await waitCount(b, 5);
+  assert.deepEqual((await got(a)).map((m) => m.id), ids);
+  assert.deepEqual((await got(b)).map((m) => m.id), ids);
+  assert.equal(streams.length, 1, `one connection for two tabs, saw ${streams.length}`);
+  assert.equal(await b.evaluate(() => window.sub.transport), 'shared');
+  // the leader's tab closes: the other one takes over the connection
+  await a.close();
+  await until(() => streams.length === 2, 'the follower connects itself');
+  const next = await publishOne(daemon, 'shared.room', 'after the leader left');
+  await waitCount(b, 6);
+  assert.deepEqual((await got(b)).map((m) => m.id), ids.concat([next]));
+  await ctx.close();
+});
+
+test('legacy cometbox.init(url, id, callback) and cometbox.stop()', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${pages.origin}/test.html`);
+  await page.evaluate((url) => {
+    window.__legacy = [];
+    cometbox.init(url, 'legacy', (data) => window.__legacy.push(data));
+  }, daemon.browser);
+  await page.waitForFunction(() => Object.values(cometbox._internal.connections).some((c) => c.status === 'open'),
+    null, { timeout: 10000 });
+  await publishOne(daemon, 'legacy', 'old style');
+  await page.waitForFunction(() => window.__legacy.length === 1, null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => window.__legacy), ['old style']);
+  await page.evaluate(() => cometbox.stop());
+  assert.equal(await page.evaluate(() => Object.keys(cometbox._internal.connections).length), 0);
+  await ctx.close();
+});
+
+test('ES module import (cometbox.mjs)', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const q = new URLSearchParams({ url: daemon.browser, queues: 'esm', opts: '{}' });
+  await page.goto(`${pages.origin}/esm.html?${q}`);
+  await page.waitForFunction(() => window.__got !== undefined, null, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.__same), true);
+  // pending when the subscription connects, or pushed to it: either way it arrives
+  const id = await publishOne(daemon, 'esm', 'from a module');
+  await page.waitForFunction(() => window.__got.length === 1, null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => window.__got[0]), { id, queue: 'esm', data: 'from a module' });
+  await ctx.close();
+});
