@@ -499,6 +499,24 @@ def render(here):
                "from the last id. Server RSS growth is over the whole run "
                "and includes the messages the server retains.", ""]
         md += churn_table(res) + [""]
+    logs = {}
+    for r in recs:
+        for msg in r.get("server_log_sample") or []:
+            k = (r.get("config"), msg)
+            runs_, lines = logs.get(k, (0, 0))
+            logs[k] = (runs_ + 1, lines + r.get("server_log_lines", 0))
+    if logs:
+        md += ["## What the servers logged", "",
+               "Lines on the server's standard error (cometboxd at "
+               "`--log-level warn`) or in nginx's error log during the "
+               "measurements; at the end of each run the generator resets "
+               "the connections it still holds.", "",
+               "| server | message (first distinct ones) | runs | lines in "
+               "those runs |", "|---|---|---|---|"]
+        for (cfg, msg), (n_runs, lines) in sorted(logs.items()):
+            md.append("| %s | `%s` | %d | %d |" % (cfg, msg.replace("|", "/"),
+                                                   n_runs, lines))
+        md.append("")
     errs = [r for r in recs if not r.get("ok")]
     if errs:
         md += ["## Measurements that were not clean", ""]
