@@ -796,7 +796,8 @@ static void client_set_events(struct admin *a, struct client *c)
     uint32_t ev = 0;
     struct epoll_event e;
 
-    if (!c->eof && !c->closing && c->out.len - c->out_off <= OUT_SOFT_MAX)
+    /* read only while earlier requests are handled and answered: input stays bounded */
+    if (!c->eof && !c->closing && !c->more && c->out.len - c->out_off <= OUT_SOFT_MAX)
         ev |= EPOLLIN;
     if (c->out_off < c->out.len)
         ev |= EPOLLOUT;
