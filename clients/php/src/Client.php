@@ -1,7 +1,8 @@
 <?php
 // The cometbox publisher for PHP applications: posts messages to cometboxd's
-// publish port (docs/PROTOCOL.md, "POST /publish") and returns their ids.
-// Not a subscriber: browsers read messages from the browser port.
+// publish port (docs/PROTOCOL.md, "POST /publish") and returns their ids, and
+// signs subscriber tokens for browsers (token()). Not a subscriber: browsers
+// read messages from the browser port.
 
 declare(strict_types=1);
 
