@@ -160,8 +160,8 @@ int ctl_read(struct ctl *c, struct cbx_admin_response *resp, int timeout_ms)
     c->in.s[c->in.len] = '\0';
     if (rc != CBX_OK) {
         cbx_admin_response_free(resp);
-        fprintf(stderr, "cometboxctl: %s at %s: %s; is that socket a cometboxd %s's?\n",
-                "unexpected answer", c->socket, err, CTL_VERSION);
+        fprintf(stderr, "cometboxctl: %s answered outside the admin protocol (%s); is it cometboxd's admin socket?\n",
+                c->socket, err);
         return CTL_EXIT_UNREACHABLE;
     }
     return CTL_EXIT_OK;

@@ -519,6 +519,38 @@ class SocketFile(unittest.TestCase):
         self.assertEqual(ctl(self.path, "ping", user="nobody", binary=binary), (0, "pong from cometboxd %s (admin "
                                                                              "protocol 1)\n" % VERSION, ""))
 
+    def fake_server(self, answer):
+        """A socket at the path that accepts one client and answers it with answer (None: never)."""
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(self.path)
+        srv.listen(1)
+
+        def serve():
+            c, _ = srv.accept()
+            c.recv(65536)
+            if answer is not None:
+                c.sendall(answer)
+            time.sleep(12)
+            c.close()
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        return srv
+
+    def test_not_cometboxd_and_no_answer_exit_3(self):
+        srv = self.fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        self.assertEqual(ctl(self.path, "ping"),
+                         (3, "", "cometboxctl: %s answered outside the admin protocol (the daemon's answer is not a "
+                                 "JSON object); is it cometboxd's admin socket?\n" % self.path))
+        srv.close()
+        os.unlink(self.path)
+        srv = self.fake_server(None)
+        t0 = time.monotonic()
+        self.assertEqual(ctl(self.path, "ping"),
+                         (3, "", "cometboxctl: no answer from cometboxd at %s within 10 s; is it stuck? check its "
+                                 "log\n" % self.path))
+        self.assertGreaterEqual(time.monotonic() - t0, 9.5)
+        srv.close()
+
     def test_tail_ends_when_the_daemon_stops(self):
         d = self.start()
         p = subprocess.Popen([COMETBOXCTL, "-s", self.path, "tail", "q"], stdout=subprocess.PIPE,
