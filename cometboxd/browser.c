@@ -131,6 +131,41 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     return cbx_hold_start(s, c, &p, con_cls);
 }
 
+/* Lets a connection in at its first request, against max-connections and
+ * max-connections-per-ip. Returns true to go on; false when it answered the
+ * request with a refusal (in *answer), which also closes the connection. */
+static bool admit(struct cbx_server *s, struct MHD_Connection *c, enum MHD_Result *answer)
+{
+    struct cbx_conn *conn = cbx_conn_of(c);
+    uint64_t n;
+
+    if (conn == NULL) {
+        *answer = cbx_http_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+        return false;
+    }
+    if (conn->admitted)
+        return true;
+    n = atomic_load(&s->admitted);
+    do {
+        if (n >= (uint64_t)s->cfg.max_connections) {
+            atomic_fetch_add(&s->ctr.rejected_connections, 1);
+            cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
+            *answer = cbx_http_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                                      "too many connections (max-connections)");
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&s->admitted, &n, n + 1));
+    if (!cbx_ips_admit(conn->ip, (unsigned)s->cfg.max_connections_per_ip)) {
+        atomic_fetch_sub(&s->admitted, 1);
+        cbx_refuse(s, CBX_REFUSE_PER_IP);
+        *answer = cbx_http_refuse(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+                                  "too many connections from your address (max-connections-per-ip)");
+        return false;
+    }
+    conn->admitted = true;
+    return true;
+}
+
 enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                     const char *version, const char *upload_data, size_t *upload_data_size,
                                     void **con_cls)
@@ -139,7 +174,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
     };
     struct cbx_server *s = cls;
-    const union MHD_ConnectionInfo *ci;
+    enum MHD_Result ret;
     const char *origin;
 
     (void)version, (void)upload_data;
@@ -156,18 +191,8 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     *con_cls = &done_marker;
-    if (atomic_load(&s->ctr.browser_connections) > (uint64_t)s->cfg.max_connections) {
-        atomic_fetch_add(&s->ctr.rejected_connections, 1);
-        cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
-        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                              "too many connections (max-connections)");
-    }
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci != NULL && cbx_ips_count(ci->socket_context) > (unsigned)s->cfg.max_connections_per_ip) {
-        cbx_refuse(s, CBX_REFUSE_PER_IP);
-        return cbx_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
-                              "too many connections from your address (max-connections-per-ip)");
-    }
+    if (!admit(s, c, &ret))
+        return ret;
     origin = cors_origin(s, c);
     if (strcmp(method, "OPTIONS") == 0)
         return answer_preflight(c, origin);
@@ -177,7 +202,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
             if (strcmp(method, "GET") != 0)
                 return cbx_http_not_allowed(c, method, "GET, OPTIONS");
             *con_cls = NULL;
-            enum MHD_Result ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
+            ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
             if (*con_cls == NULL)
                 *con_cls = &done_marker;
             return ret;

@@ -276,7 +276,6 @@ static void reg_grow(struct cbx_server *s)
 static void reg_add(struct cbx_server *s, struct cbx_hold *h)
 {
     pthread_mutex_lock(&s->reg_mu);
-    h->client_id = ++s->next_client_id;
     if (s->reg_count >= s->reg_nbuckets)
         reg_grow(s);
     size_t k = reg_slot(s, h->client_id);
@@ -378,28 +377,12 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
     return ret;
 }
 
-/* Watches the socket for a closed peer. The registration is re-armed for
- * each request of a keep-alive connection (one epoll_ctl, not two) and goes
- * away by itself when libmicrohttpd closes the socket; a late event for an
- * earlier request finds no client with its id and is ignored. */
-static void watch_socket(struct cbx_server *s, struct cbx_hold *h, struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = h->client_id };
-
-    if (ci == NULL)
-        return;
-    if (epoll_ctl(s->watch_fd, EPOLL_CTL_MOD, ci->connect_fd, &ev) != 0 &&
-        (errno != ENOENT || epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0))
-        cbx_log(CBX_LOG_WARN, "client %llu: cannot watch its socket: %s", (unsigned long long)h->client_id,
-                strerror(errno));
-}
-
 enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
                                void **con_cls)
 {
     struct cbx_hold *h = calloc(1, sizeof *h);
     struct MHD_Response *r = NULL;
+    struct cbx_conn *conn;
     enum cbx_err rc;
     int64_t now = cbx_now_mono_us();
     enum MHD_Result ret;
@@ -430,6 +413,8 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         pthread_cond_init(&h->cond, NULL);
     }
     peer_address(c, h->addr, sizeof h->addr);
+    conn = cbx_conn_of(c);
+    h->client_id = conn != NULL ? conn->id : 0; /* the connection's id, watched by the reaper */
 
     reg_add(s, h); /* before subscribing, so a stop signals it */
     rc = cbx_qmap_subscribe(s->qmap, &h->w, p->has_since, p->since,
@@ -457,7 +442,6 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         cbx_waiter_signal(&h->w, CBX_W_STOP, NULL); /* a stop that ran before reg_add saw it */
 
     h->origin = p->origin;
-    watch_socket(s, h, c);
     atomic_fetch_add(&s->ctr.held[h->transport], 1);
     *con_cls = h;
     if (h->transport == CBX_T_POLL)

@@ -1,7 +1,10 @@
 /* http.c - starting a libmicrohttpd daemon in the configured threads mode,
  * and the small answer helpers both ports share. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -31,7 +34,7 @@ enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const c
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail,
-                                  const char *allow)
+                                  const char *allow, bool close)
 {
     struct cbx_buf b;
     struct MHD_Response *r;
@@ -56,6 +59,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"cometbox publish\"");
     if (allow != NULL)
         MHD_add_response_header(r, "Allow", allow);
+    if (close)
+        MHD_add_response_header(r, "Connection", "close");
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
 out:
@@ -65,7 +70,12 @@ out:
 
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)
 {
-    return send_error(c, status, code, detail, NULL);
+    return send_error(c, status, code, detail, NULL, false);
+}
+
+enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)
+{
+    return send_error(c, status, code, detail, NULL, true);
 }
 
 enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow)
@@ -73,7 +83,7 @@ enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *metho
     char detail[160];
 
     snprintf(detail, sizeof detail, "method %.40s is not allowed here; use %s", method, allow);
-    return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow);
+    return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow, false);
 }
 
 static void on_publish_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -88,19 +98,47 @@ static void on_publish_connection(void *cls, struct MHD_Connection *c, void **so
         atomic_fetch_sub(&s->ctr.publish_connections, 1);
 }
 
-/* Browser connections are also counted per client address, for
- * max-connections-per-ip; the entry rides in the socket context. */
+struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A browser connection gets a struct cbx_conn: its id, its address's entry
+ * for max-connections-per-ip, and a place in the reaper's epoll set, watched
+ * for a closed peer (EPOLLRDHUP, edge-triggered, data = the id) for the
+ * connection's whole life: one epoll_ctl per connection, none per request.
+ * The registration goes away by itself when libmicrohttpd closes the socket. */
 static void on_browser_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                                   enum MHD_ConnectionNotificationCode toe)
 {
     struct cbx_server *s = cls;
+    struct cbx_conn *conn = *socket_context;
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         atomic_fetch_add(&s->ctr.browser_connections, 1);
-        *socket_context = cbx_ips_acquire(s->ips, c);
+        conn = calloc(1, sizeof *conn);
+        if (conn == NULL)
+            return; /* the handler refuses requests of a connection without one */
+        conn->id = atomic_fetch_add(&s->next_conn_id, 1) + 1;
+        conn->ip = cbx_ips_acquire(s->ips, c);
+        if (ci != NULL) {
+            struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.u64 = conn->id };
+            if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0)
+                cbx_log(CBX_LOG_WARN, "connection %llu: cannot watch its socket: %s", (unsigned long long)conn->id,
+                        strerror(errno));
+        }
+        *socket_context = conn;
     } else {
         atomic_fetch_sub(&s->ctr.browser_connections, 1);
-        cbx_ips_release(s->ips, *socket_context);
+        if (conn != NULL) {
+            if (conn->admitted)
+                atomic_fetch_sub(&s->admitted, 1);
+            cbx_ips_release(s->ips, conn->ip, conn->admitted);
+            free(conn);
+        }
         *socket_context = NULL;
     }
 }
@@ -134,7 +172,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    cbx_log(CBX_LOG_WARN, "libmicrohttpd: %s", msg);
+    /* per-connection noise (a browser that went away); start-up errors are ours */
+    cbx_log(CBX_LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
 struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,

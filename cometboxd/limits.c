@@ -19,8 +19,9 @@ const char *const cbx_refusal_names[CBX_REFUSE_COUNT] = {
 
 struct ip_entry {
     struct ip_entry *next;
-    uint8_t addr[16];      /* IPv4 addresses as v4-mapped IPv6 */
-    _Atomic unsigned count; /* written under the table's mu; read without it */
+    uint8_t addr[16];         /* IPv4 addresses as v4-mapped IPv6 */
+    unsigned refs;            /* open connections; guarded by the table's mu */
+    _Atomic unsigned admitted; /* admitted connections */
 };
 
 struct cbx_ip_table {
@@ -98,12 +99,27 @@ void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c)
         t->buckets[h % NBUCKETS] = e;
     }
     if (e != NULL)
-        atomic_fetch_add(&e->count, 1);
+        e->refs++;
     pthread_mutex_unlock(&t->mu);
     return e;
 }
 
-void cbx_ips_release(struct cbx_ip_table *t, void *handle)
+bool cbx_ips_admit(void *handle, unsigned max)
+{
+    struct ip_entry *e = handle;
+    unsigned n;
+
+    if (e == NULL)
+        return true;
+    n = atomic_load(&e->admitted);
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak(&e->admitted, &n, n + 1));
+    return true;
+}
+
+void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted)
 {
     struct ip_entry *e = handle, **pp;
     uint32_t h;
@@ -111,8 +127,10 @@ void cbx_ips_release(struct cbx_ip_table *t, void *handle)
     if (e == NULL)
         return;
     h = hash_addr(e->addr);
+    if (admitted)
+        atomic_fetch_sub(&e->admitted, 1);
     pthread_mutex_lock(&t->mu);
-    if (atomic_fetch_sub(&e->count, 1) == 1) {
+    if (--e->refs == 0) {
         for (pp = &t->buckets[h % NBUCKETS]; *pp != NULL && *pp != e; pp = &(*pp)->next)
             ;
         if (*pp == e)
@@ -120,11 +138,6 @@ void cbx_ips_release(struct cbx_ip_table *t, void *handle)
         free(e);
     }
     pthread_mutex_unlock(&t->mu);
-}
-
-unsigned cbx_ips_count(void *handle)
-{
-    return handle ? atomic_load(&((struct ip_entry *)handle)->count) : 0;
 }
 
 void cbx_refuse(struct cbx_server *s, enum cbx_refusal why)

@@ -66,7 +66,8 @@ struct cbx_server {
     pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0 */
     struct cbx_hold **reg_buckets;
     size_t reg_nbuckets, reg_count;
-    uint64_t next_client_id;
+    _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
+    _Atomic uint64_t admitted;     /* browser connections let in (max-connections) */
 
     struct cbx_ip_table *ips;     /* connections per client address (limits.c) */
 
@@ -85,6 +86,8 @@ struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned 
                                   MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen);
 enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len);
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
+/* An error answer after which the connection is closed (a refused connection). */
+enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
 enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow);
 void cbx_http_common_headers(struct MHD_Response *r);
 /* libmicrohttpd's unescape callback: %HH except %00. */
@@ -144,14 +147,27 @@ enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, un
 /* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
 enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
 
-/* limits.c: connections per client address. */
+/* A browser connection (libmicrohttpd's socket context). Its id is the
+ * client id of the requests it holds, one at a time. Owned by http.c. */
+struct cbx_conn {
+    uint64_t id;
+    void *ip;       /* its address's entry in the table below */
+    bool admitted;  /* counted against max-connections and max-connections-per-ip */
+};
+/* The connection of a request, or NULL. */
+struct cbx_conn *cbx_conn_of(struct MHD_Connection *c);
+
+/* limits.c: connections per client address. Connections are counted when
+ * they are admitted (at their first request), not when accepted, so a burst
+ * of new connections is judged in arrival order. */
 struct cbx_ip_table *cbx_ips_create(void);
 void cbx_ips_destroy(struct cbx_ip_table *t);
-/* Counts a new connection from c's address; returns a handle for release. */
+/* Finds or makes the entry of c's address; returns a handle for release. */
 void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c);
-void cbx_ips_release(struct cbx_ip_table *t, void *handle);
-/* Connections open now from the address of handle. */
-unsigned cbx_ips_count(void *handle);
+/* Counts one more admitted connection of handle's address unless max are. */
+bool cbx_ips_admit(void *handle, unsigned max);
+/* Forgets a connection (admitted or not). */
+void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted);
 /* Counts a refusal and logs it at debug level. */
 void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
 
