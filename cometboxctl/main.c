@@ -1,6 +1,7 @@
 /* main.c - cometboxctl: the options every command shares, the one table of
  * commands, --help and --version, and dispatch. What each command sends and
  * prints lives in its own cmd_*.c file. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,17 @@ static int cmd_help(struct ctl *c, const struct ctl_command *cmd, int argc, char
     return CTL_EXIT_OK;
 }
 
+/* The exit status, after making sure the output got out. */
+static int finish(int r)
+{
+    if ((fflush(stdout) != 0 || ferror(stdout)) && r == CTL_EXIT_OK) {
+        /* output lost (a full disk, a closed pipe): do not claim success */
+        fprintf(stderr, "cometboxctl: cannot write the output: %s\n", strerror(errno));
+        r = CTL_EXIT_DAEMON;
+    }
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     struct ctl c = { .fd = -1, .next_id = 1, .intr_fd = -1 };
@@ -245,11 +257,11 @@ int main(int argc, char **argv)
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
-            return CTL_EXIT_OK;
+            return finish(CTL_EXIT_OK);
         }
         if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
             printf("cometboxctl %s (admin protocol %d)\n", CTL_VERSION, CBX_ADMIN_PROTOCOL);
-            return CTL_EXIT_OK;
+            return finish(CTL_EXIT_OK);
         }
         r = common_opt(&c, NULL, argc, argv, &i);
         if (r < 0)
@@ -264,7 +276,5 @@ int main(int argc, char **argv)
     r = cmd->run(&c, cmd, argc - i, argv + i);
     ctl_close(&c);
     cbx_buf_free(&c.in);
-    if (fflush(stdout) != 0 && r == CTL_EXIT_OK)
-        r = CTL_EXIT_DAEMON; /* output lost (a full disk); do not claim success */
-    return r;
+    return finish(r);
 }
