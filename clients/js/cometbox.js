@@ -826,8 +826,9 @@
         self.finish(req, { kind: req.firstLineAt ? 'end' : 'error' });
         return;
       }
-      /* EventSource hides the status: ask the poll endpoint without a cursor
-       * (HEAD, no hold, acknowledges nothing) so 401/403/404/410 stop us. */
+      /* EventSource hides the status: ask the poll endpoint (no cursor, so
+       * it acknowledges nothing; timeout=0, so it is not held) so that
+       * 401/403/404/410 stop us as on the other transports. */
       self.probeStatus(req);
     };
   };
@@ -837,15 +838,12 @@
     if (!this.fetchFn) { this.finish(req, { kind: 'error' }); return; }
     var url = buildUrl(this.base, 'poll', req.queues, null,
       merge(this.extraParams(), { timeout: 0 }));
-    this.fetchFn(url, { method: 'HEAD', cache: 'no-store', credentials: this.credentials() })
+    this.fetchFn(url, { cache: 'no-store', credentials: this.credentials() })
       .then(function (res) {
         if (res.status !== 200) {
-          self.finish(req, {
-            kind: 'http', status: res.status,
-            retryAfter: parseRetryAfter(res.headers.get('Retry-After')),
-            error: HttpError(res.status, '')
-          });
+          self.httpFailure(req, res);
         } else {
+          if (res.body && res.body.cancel) res.body.cancel().catch(function () {});
           self.finish(req, { kind: 'error' });
         }
       }, function (err) { self.finish(req, { kind: 'error', error: err }); });

@@ -56,6 +56,22 @@ export async function openTestPage(context, pages, url, queues, opts = {}) {
   return page;
 }
 
+/* Opens the test page on the daemon's own origin (the page and the client
+ * are served by the test through request routing, the rest by cometboxd):
+ * no CORS involved, and the client is given a relative base URL ''. */
+export async function openSameOriginPage(context, daemonUrl, queues, opts = {}) {
+  await context.route(`${daemonUrl}/__test.html*`, (route) => route.fulfill({
+    status: 200, contentType: 'text/html; charset=utf-8', body: fs.readFileSync(FILES['/test.html'][0])
+  }));
+  await context.route(`${daemonUrl}/cometbox.js`, (route) => route.fulfill({
+    status: 200, contentType: 'text/javascript; charset=utf-8', body: fs.readFileSync(FILES['/cometbox.js'][0])
+  }));
+  const page = await context.newPage();
+  const q = new URLSearchParams({ url: '', queues: [].concat(queues).join(','), opts: JSON.stringify(opts) });
+  await page.goto(`${daemonUrl}/__test.html?${q}`);
+  return page;
+}
+
 /* Reads what the page received: [{id, queue, data}]. */
 export function got(page) {
   return page.evaluate(() => window.__got.map((m) => ({ id: m.id, queue: m.queue, data: m.data })));
