@@ -627,6 +627,12 @@
       this.connect();
       return;
     }
+    if (o.kind === 'end' && req.firstLineAt && !isOffline()) {
+      /* A good but empty answer that came back at once (a hold of 0, a
+       * proxy): ask again after a pause, not in a loop; still open. */
+      this.scheduleRetry(0);
+      return;
+    }
     this.setStatus('retrying', { error: o.error || null, status: o.status || 0 });
     this.scheduleRetry(o.retryAfter || 0);
   };

@@ -409,3 +409,111 @@ test('legacy init/stop: callback(data, message)', async () => {
     Object.assign(defaults, saved);
   }
 });
+
+test('long-poll: the first poll asks for an answer at once and an empty one means open', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(200, []),
+    () => new Promise(() => {})
+  ]);
+  const statuses = [];
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(), onStatus: (s) => statuses.push(s)
+  }));
+  await srv.waitRequests(2);
+  assert.deepEqual(srv.requests.map((r) => r.url), [`${b}/poll/a?timeout=0`, `${b}/poll/a`]);
+  assert.deepEqual(statuses, ['connecting', 'open']);
+  sub.stop();
+});
+
+test('long-poll: empty answers that come back at once do not make a tight loop', async () => {
+  const b = base();
+  const srv = fakeServer([() => jsonResponse(200, [])]);
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(), backoffMin: 50, backoffMax: 50
+  }));
+  await srv.waitRequests(5);
+  assert.equal(sub.status, 'open', 'the server answers: still open');
+  for (let i = 2; i < 5; i++) {
+    const d = srv.requests[i].at - srv.requests[i - 1].at;
+    assert.ok(d >= 45, `poll ${i} came ${d} ms after the previous one`);
+  }
+  sub.stop();
+});
+
+/* A fake EventSource driven by the test. */
+function fakeEventSourceClass(log) {
+  return class FakeES {
+    constructor(url) {
+      this.url = url;
+      this.listeners = {};
+      this.closed = false;
+      log.push(this);
+    }
+    addEventListener(type, fn) { (this.listeners[type] = this.listeners[type] || []).push(fn); }
+    close() { this.closed = true; }
+    emit(type, data) {
+      const e = { data: JSON.stringify(data) };
+      if (type === 'message' && this.onmessage) this.onmessage(e);
+      for (const fn of this.listeners[type] || []) fn(e);
+    }
+  };
+}
+
+test('SSE: our own reconnect with since replaces the browser\'s, events become messages', async () => {
+  const b = base();
+  const all = [];
+  const ES = fakeEventSourceClass(all);
+  const got = [];
+  const gaps = [];
+  const sub = cometbox.subscribe(b, 'a', (m) => got.push(m.id), Object.assign({}, FAST, {
+    transport: 'sse', EventSource: ES, fetch: () => Promise.reject(new Error('no fetch')),
+    storage: memoryStorage(), onGap: (g) => gaps.push(g.reason)
+  }));
+  await until(() => all.length === 1, 'EventSource');
+  assert.equal(all[0].url, `${b}/events/a`);
+  all[0].onopen();
+  assert.equal(sub.status, 'open');
+  all[0].emit('gap', { type: 'gap', queue: 'a', from: 1, to: 4, reason: 'overflow' });
+  all[0].emit('message', msg(5, 'a'));
+  all[0].emit('message', msg(5, 'a'));
+  all[0].emit('message', msg(6, 'a'));
+  all[0].onerror(); // the server ended the stream, or the network dropped
+  assert.equal(all[0].closed, true, 'the browser\'s own retry is switched off');
+  await until(() => all.length === 2, 'our reconnect');
+  assert.equal(all[1].url, `${b}/events/a?since=6`);
+  all[1].onopen();
+  all[1].emit('message', msg(6, 'a'));
+  all[1].emit('message', msg(7, 'a'));
+  assert.deepEqual(got, [5, 6, 7]);
+  assert.deepEqual(gaps, ['overflow']);
+  all[1].emit('kick', { type: 'kick', reason: 'bye' });
+  assert.equal(sub.status, 'stopped');
+  assert.equal(all[1].closed, true);
+});
+
+test('SSE: a failure before open asks /poll for the status; 404 stops for good', async () => {
+  const b = base();
+  const all = [];
+  const srv = fakeServer([() => jsonResponse(404, { error: 'not_found', detail: 'unknown path' })]);
+  let error = null;
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'sse', EventSource: fakeEventSourceClass(all), fetch: srv.fetch,
+    storage: memoryStorage(), onError: (e) => { error = e; }
+  }));
+  await until(() => all.length === 1, 'EventSource');
+  all[0].onerror();
+  await until(() => error !== null, 'error');
+  assert.equal(error.status, 404);
+  assert.equal(srv.requests[0].url, `${b}/poll/a?timeout=0`, 'no since: the probe acknowledges nothing');
+  assert.equal(sub.status, 'stopped');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(all.length, 1);
+});
+
+test('the library never listens to unload or beforeunload (they block the back/forward cache)', () => {
+  const fs = require('node:fs');
+  const src = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'clients', 'js', 'cometbox.js'), 'utf8');
+  assert.doesNotMatch(src, /['"](before)?unload['"]/);
+  assert.match(src, /'pagehide'/);
+});
