@@ -221,13 +221,13 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
 static void stop(struct cbx_server *s)
 {
     int64_t deadline = cbx_now_mono_us() + 1500000;
-    MHD_socket fd;
 
     atomic_store(&s->stopping, true);
-    if (s->browser != NULL && (fd = MHD_quiesce_daemon(s->browser)) != MHD_INVALID_SOCKET)
-        close(fd);
-    if (s->publisher != NULL && (fd = MHD_quiesce_daemon(s->publisher)) != MHD_INVALID_SOCKET)
-        close(fd);
+    /* the listening sockets are closed only after MHD_stop_daemon, as libmicrohttpd asks */
+    if (s->browser != NULL)
+        s->browser_fd = MHD_quiesce_daemon(s->browser);
+    if (s->publisher != NULL)
+        s->publish_fd = MHD_quiesce_daemon(s->publisher);
     cbx_admin_stop(s);
     if (s->qmap != NULL)
         cbx_qmap_stop(s->qmap);
@@ -240,6 +240,10 @@ static void stop(struct cbx_server *s)
         MHD_stop_daemon(s->browser);
     if (s->publisher != NULL)
         MHD_stop_daemon(s->publisher);
+    if (s->browser_fd >= 0)
+        close(s->browser_fd);
+    if (s->publish_fd >= 0)
+        close(s->publish_fd);
     cbx_reaper_stop(s);
     cbx_qmap_destroy(s->qmap);
     cbx_ips_destroy(s->ips);

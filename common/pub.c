@@ -130,6 +130,85 @@ static cJSON *parse_one(const char *text, size_t len, char *detail, size_t detai
     return v;
 }
 
+/* ---- compacting JSON text without re-printing it ----------------------
+ * cJSON keeps numbers as doubles and prints 16-digit integers in exponent
+ * form, losing digits. So a value is validated with cJSON but copied from
+ * the publisher's own text, with only the white space between tokens taken
+ * out: numbers keep every digit and strings every escape. */
+
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && is_ws(*p))
+        p++;
+    return p;
+}
+
+/* End of the string starting at the quote p. */
+static const char *string_end(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return end;
+}
+
+/* End of the (valid) JSON value starting at p. */
+static const char *value_end(const char *p, const char *end)
+{
+    int depth = 0;
+
+    if (p < end && *p == '"')
+        return string_end(p, end);
+    while (p < end) {
+        if (*p == '"') {
+            p = string_end(p, end);
+            continue;
+        }
+        if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0)
+                return p;
+            if (--depth == 0)
+                return p + 1;
+        } else if (depth == 0 && (*p == ',' || is_ws(*p))) {
+            return p;
+        }
+        p++;
+    }
+    return p;
+}
+
+/* Copies text[0..len) without white space outside strings. Owned; free(). */
+static char *minify(const char *text, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1), *w = out;
+    const char *p = text, *end = text + len;
+
+    if (out == NULL)
+        return NULL;
+    while (p < end) {
+        if (*p == '"') {
+            const char *e = string_end(p, end);
+            memcpy(w, p, (size_t)(e - p));
+            w += e - p;
+            p = e;
+        } else if (is_ws(*p)) {
+            p++;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    *out_len = (size_t)(w - out);
+    return out;
+}
+
 char *cbx_json_compact(const char *text, size_t len, size_t *out_len, char *detail, size_t detail_len)
 {
     cJSON *v = parse_one(text, len, detail, detail_len);
@@ -137,18 +216,48 @@ char *cbx_json_compact(const char *text, size_t len, size_t *out_len, char *deta
 
     if (v == NULL)
         return NULL;
-    s = cJSON_PrintUnformatted(v);
     cJSON_Delete(v);
-    if (s == NULL) {
+    s = minify(text, len, out_len);
+    if (s == NULL)
         snprintf(detail, detail_len, "out of memory");
-        return NULL;
-    }
-    *out_len = strlen(s);
     return s;
 }
 
-static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, size_t index,
-                                    const struct cbx_pub_limits *lim, char *detail, size_t detail_len)
+/* The raw text of member "data" of the object starting at p (NULL when it
+ * is not there written plainly as "data", e.g. with escapes in the key). */
+static const char *raw_data_member(const char *p, const char *end, size_t *len)
+{
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return NULL;
+    p++;
+    for (;;) {
+        const char *key, *kend, *v, *vend;
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"')
+            return NULL;
+        key = p;
+        kend = string_end(p, end);
+        p = skip_ws(kend, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        v = skip_ws(p + 1, end);
+        vend = value_end(v, end);
+        if (kend - key == 6 && memcmp(key, "\"data\"", 6) == 0) {
+            *len = (size_t)(vend - v);
+            return v;
+        }
+        p = skip_ws(vend, end);
+        if (p >= end || *p != ',')
+            return NULL;
+        p++;
+    }
+}
+
+/* raw, raw_len: the object's own text (for the data member's digits), or NULL */
+static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, size_t index, const char *raw,
+                                    size_t raw_len, const struct cbx_pub_limits *lim, char *detail,
+                                    size_t detail_len)
 {
     const cJSON *queue = NULL, *data = NULL, *m;
     enum cbx_err rc;
@@ -179,10 +288,14 @@ static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, s
         rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), data->valuestring,
                                strlen(data->valuestring), false, lim, detail, detail_len);
     } else {
-        char *s = cJSON_PrintUnformatted(data);
+        size_t dlen = 0, slen = 0;
+        const char *d = raw ? raw_data_member(raw, raw + raw_len, &dlen) : NULL;
+        char *s = d ? minify(d, dlen, &slen) : cJSON_PrintUnformatted(data);
         if (s == NULL)
             return CBX_ERR_NOMEM;
-        rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), s, strlen(s), true,
+        if (d == NULL)
+            slen = strlen(s);
+        rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), s, slen, true,
                                lim, detail, detail_len);
         free(s);
     }
@@ -200,17 +313,20 @@ enum cbx_err cbx_pub_parse_json(const char *body, size_t len, const struct cbx_p
         return CBX_ERR_INVALID;
     if (cJSON_IsArray(root)) {
         const cJSON *el;
+        const char *p = skip_ws(body, body + len) + 1, *end = body + len; /* after the '[' */
         cJSON_ArrayForEach(el, root) {
-            rc = add_json_object(out, el, i++, lim, detail, detail_len);
+            const char *start = skip_ws(p, end), *stop = value_end(start, end);
+            rc = add_json_object(out, el, i++, start, (size_t)(stop - start), lim, detail, detail_len);
             if (rc != CBX_OK)
                 goto out;
+            p = skip_ws(stop, end) + 1; /* after the ',' */
         }
         if (i == 0) {
             snprintf(detail, detail_len, "empty batch: no messages");
             rc = CBX_ERR_INVALID;
         }
     } else {
-        rc = add_json_object(out, root, 0, lim, detail, detail_len);
+        rc = add_json_object(out, root, 0, body, len, lim, detail, detail_len);
     }
 out:
     cJSON_Delete(root);

@@ -473,10 +473,11 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     while (filled != NULL) {
         struct cbx_waiter *w = filled, *next = w->filled_next == w ? NULL : w->filled_next;
         unlink_waiter(m, w, now);
+        w->filled_next = NULL;
+        /* last touch: once linked is false its owner may free it without the map lock */
         pthread_mutex_lock(&w->mu);
         w->linked = false;
         pthread_mutex_unlock(&w->mu);
-        w->filled_next = NULL;
         filled = next;
     }
     pthread_mutex_unlock(&m->mu);

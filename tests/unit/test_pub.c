@@ -116,6 +116,16 @@ static void test_json(void)
     CHECK(b.items[0].is_json);
     CHECK_STR(b.items[1].data, "5");
     cbx_pub_batch_free(&b);
+    /* numbers keep every digit: cJSON would print 1.79556306359419e+15 */
+    CHECK_INT(json("[{\"queue\":\"a\",\"data\":1795563063594191}, {\"data\" : { \"n\" : [ 12345678901234567890 , -0.1e-7 ],"
+                   " \"s\":\"a \\\" b\" } ,\"queue\":\"b\"}]", &b), CBX_OK);
+    CHECK_INT(b.n, 2);
+    CHECK_STR(b.items[0].data, "1795563063594191");
+    CHECK_STR(b.items[1].data, "{\"n\":[12345678901234567890,-0.1e-7],\"s\":\"a \\\" b\"}");
+    cbx_pub_batch_free(&b);
+    CHECK_INT(xml("<message queue=\"q\" type=\"json\"> [ 9007199254740993 , \"x y\" ] </message>", &b), CBX_OK);
+    CHECK_STR(b.items[0].data, "[9007199254740993,\"x y\"]");
+    cbx_pub_batch_free(&b);
     CHECK_INT(json("[]", &b), CBX_ERR_INVALID);
     CHECK_STR(detail, "empty batch: no messages");
     CHECK_INT(json("{\"queue\":\"a\"}", &b), CBX_ERR_INVALID);
