@@ -47,10 +47,7 @@ static enum MHD_Result answer_preflight(struct MHD_Connection *c, const char *or
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "Last-Event-ID, Content-Type");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    if (origin != NULL) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(r, "Vary", "Origin");
-    }
+    cbx_http_cors_headers(r, origin);
     ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
     MHD_destroy_response(r);
     return ret;
@@ -71,11 +68,12 @@ static enum MHD_Result answer_static(struct MHD_Connection *c, const struct cbx_
     return ret;
 }
 
-static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *c, const char *detail)
+static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *c, const char *origin,
+                                   const char *detail)
 {
     atomic_fetch_add(&s->ctr.bad_requests, 1);
     cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
-    return cbx_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
+    return cbx_http_error_cors(c, origin, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
 }
 
 static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c, enum cbx_transport t,
@@ -94,39 +92,39 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
         const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         if (last != NULL && last[0] != '\0') {
             if (!cbx_id_parse(last, &p.since))
-                return bad_request(s, c, "Last-Event-ID must be a message id (0 to 2^53-1)");
+                return bad_request(s, c, origin, "Last-Event-ID must be a message id (0 to 2^53-1)");
             p.has_since = true;
         }
     }
     if (!p.has_since && since != NULL) {
         if (!cbx_id_parse(since, &p.since))
-            return bad_request(s, c, "since must be a message id (0 to 2^53-1)");
+            return bad_request(s, c, origin, "since must be a message id (0 to 2^53-1)");
         p.has_since = true;
     }
     if (timeout != NULL) {
         uint64_t v;
         if (t != CBX_T_POLL)
-            return bad_request(s, c, "timeout applies to /poll only");
+            return bad_request(s, c, origin, "timeout applies to /poll only");
         if (!cbx_id_parse(timeout, &v) || v > (uint64_t)s->cfg.hold_timeout_max) {
             snprintf(why, sizeof why, "timeout must be 0 to %ld seconds", s->cfg.hold_timeout_max);
-            return bad_request(s, c, why);
+            return bad_request(s, c, origin, why);
         }
         p.timeout = (long)v;
     }
     /* last, so no error path above has names to free; the hold takes them */
     if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
-        return bad_request(s, c, why);
+        return bad_request(s, c, origin, why);
     if (p.queues.n > (size_t)s->cfg.max_queues_per_request) {
         cbx_qlist_free(&p.queues);
         snprintf(why, sizeof why, "more than %ld queues (max-queues-per-request)", s->cfg.max_queues_per_request);
-        return bad_request(s, c, why);
+        return bad_request(s, c, origin, why);
     }
     if (s->cfg.subscribe_auth == CBX_AUTH_TOKEN &&
         cbx_token_check(s->cfg.subscribe_secret, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
                         &p.queues, cbx_now_real_us() / 1000000, why, sizeof why) != CBX_OK) {
         cbx_qlist_free(&p.queues);
         cbx_refuse(s, CBX_REFUSE_SUBSCRIBE_AUTH);
-        return cbx_http_error(c, MHD_HTTP_FORBIDDEN, "forbidden", why);
+        return cbx_http_error_cors(c, origin, MHD_HTTP_FORBIDDEN, "forbidden", why);
     }
     return cbx_hold_start(s, c, &p, con_cls);
 }
@@ -134,13 +132,13 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
 /* Lets a connection in at its first request, against max-connections and
  * max-connections-per-ip. Returns true to go on; false when it answered the
  * request with a refusal (in *answer), which also closes the connection. */
-static bool admit(struct cbx_server *s, struct MHD_Connection *c, enum MHD_Result *answer)
+static bool admit(struct cbx_server *s, struct MHD_Connection *c, const char *origin, enum MHD_Result *answer)
 {
     struct cbx_conn *conn = cbx_conn_of(c);
     uint64_t n;
 
     if (conn == NULL) {
-        *answer = cbx_http_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+        *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
         return false;
     }
     if (conn->admitted)
@@ -150,7 +148,7 @@ static bool admit(struct cbx_server *s, struct MHD_Connection *c, enum MHD_Resul
         if (n >= (uint64_t)s->cfg.max_connections) {
             atomic_fetch_add(&s->ctr.rejected_connections, 1);
             cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
-            *answer = cbx_http_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+            *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                                       "too many connections (max-connections)");
             return false;
         }
@@ -158,7 +156,7 @@ static bool admit(struct cbx_server *s, struct MHD_Connection *c, enum MHD_Resul
     if (!cbx_ips_admit(conn->ip, (unsigned)s->cfg.max_connections_per_ip)) {
         atomic_fetch_sub(&s->admitted, 1);
         cbx_refuse(s, CBX_REFUSE_PER_IP);
-        *answer = cbx_http_refuse(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+        *answer = cbx_http_refuse(c, origin, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
                                   "too many connections from your address (max-connections-per-ip)");
         return false;
     }
@@ -191,16 +189,16 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     *con_cls = &done_marker;
-    if (!admit(s, c, &ret))
-        return ret;
     origin = cors_origin(s, c);
+    if (!admit(s, c, origin, &ret))
+        return ret;
     if (strcmp(method, "OPTIONS") == 0)
         return answer_preflight(c, origin);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         size_t plen = strlen(routes[i].prefix);
         if (strncmp(url, routes[i].prefix, plen) == 0) {
             if (strcmp(method, "GET") != 0)
-                return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+                return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
             *con_cls = NULL;
             ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
             if (*con_cls == NULL)
@@ -210,14 +208,14 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     }
     if (strcmp(url, "/cometbox.js") == 0 && cbx_embedded_js.len > 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-            return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+            return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
         return answer_static(c, &cbx_embedded_js);
     }
     if (strcmp(url, "/demo") == 0 && s->cfg.demo && cbx_embedded_demo.len > 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-            return cbx_http_not_allowed(c, method, "GET, OPTIONS");
+            return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
         return answer_static(c, &cbx_embedded_demo);
     }
     cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
-    return cbx_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such path; see /poll/, /stream/, /events/");
+    return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found", "no such path; see /poll/, /stream/, /events/");
 }

@@ -346,10 +346,7 @@ static void add_stream_headers(struct MHD_Response *r, enum cbx_transport t)
 static void add_headers(struct MHD_Response *r, struct cbx_hold *h)
 {
     add_stream_headers(r, h->transport);
-    if (h->origin != NULL) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", h->origin);
-        MHD_add_response_header(r, "Vary", "Origin");
-    }
+    cbx_http_cors_headers(r, h->origin);
 }
 
 /* A long-poll answers once, with a whole buffer (one write, with a
@@ -389,7 +386,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
 
     if (h == NULL) {
         cbx_qlist_free(&p->queues);
-        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
+        return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
     }
     cbx_waiter_init(&h->w);
     cbx_buf_init(&h->out);
@@ -425,18 +422,18 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         hold_free(h);
         if (rc == CBX_ERR_BUSY) {
             cbx_refuse(s, CBX_REFUSE_QUEUE_WAITERS);
-            return cbx_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+            return cbx_http_error_cors(c, p->origin, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
                                   "too many requests held on this queue (max-waiters-per-queue)");
         }
         if (rc == CBX_ERR_FULL) {
             cbx_refuse(s, CBX_REFUSE_QUEUES);
-            return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "too many queues (max-queues)");
+            return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "too many queues (max-queues)");
         }
         if (rc == CBX_ERR_STOPPING) {
             cbx_refuse(s, CBX_REFUSE_STOPPING);
-            return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is stopping");
+            return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is stopping");
         }
-        return cbx_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", cbx_strerror(rc));
+        return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", cbx_strerror(rc));
     }
     if (atomic_load(&s->stopping))
         cbx_waiter_signal(&h->w, CBX_W_STOP, NULL); /* a stop that ran before reg_add saw it */

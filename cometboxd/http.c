@@ -27,14 +27,23 @@ enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const c
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
-    cbx_http_common_headers(r);
+    /* only the publish port answers with this: no browser reads it, so no cache headers */
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
+void cbx_http_cors_headers(struct MHD_Response *r, const char *origin)
+{
+    if (origin == NULL)
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    MHD_add_response_header(r, "Vary", "Origin");
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail,
-                                  const char *allow, bool close)
+                                  const char *allow, bool close, const char *origin)
 {
     struct cbx_buf b;
     struct MHD_Response *r;
@@ -61,6 +70,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
         MHD_add_response_header(r, "Allow", allow);
     if (close)
         MHD_add_response_header(r, "Connection", "close");
+    cbx_http_cors_headers(r, origin);
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
 out:
@@ -70,20 +80,28 @@ out:
 
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)
 {
-    return send_error(c, status, code, detail, NULL, false);
+    return send_error(c, status, code, detail, NULL, false, NULL);
 }
 
-enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)
+enum MHD_Result cbx_http_error_cors(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
+                                    const char *detail)
 {
-    return send_error(c, status, code, detail, NULL, true);
+    return send_error(c, status, code, detail, NULL, false, origin);
 }
 
-enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow)
+enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
+                                const char *detail)
+{
+    return send_error(c, status, code, detail, NULL, true, origin);
+}
+
+enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origin, const char *method,
+                                     const char *allow)
 {
     char detail[160];
 
     snprintf(detail, sizeof detail, "method %.40s is not allowed here; use %s", method, allow);
-    return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow, false);
+    return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow, false, origin);
 }
 
 static void on_publish_connection(void *cls, struct MHD_Connection *c, void **socket_context,

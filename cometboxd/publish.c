@@ -116,7 +116,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         *con_cls = &done_marker;
         if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
             if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-                return cbx_http_not_allowed(c, method, "GET");
+                return cbx_http_not_allowed(c, NULL, method, "GET");
             /* answered on the next call, keeping the connection */
             *con_cls = strcmp(url, "/healthz") == 0 ? &healthz_marker : &metrics_marker;
             return MHD_YES;
@@ -126,7 +126,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         if (strcmp(method, "POST") != 0) {
             atomic_fetch_add(&s->ctr.publish_errors, 1);
             cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
-            return cbx_http_not_allowed(c, method, "POST");
+            return cbx_http_not_allowed(c, NULL, method, "POST");
         }
         if (s->cfg.publish_secret[0] != '\0') {
             const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);

@@ -86,9 +86,17 @@ struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned 
                                   MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen);
 enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len);
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
+/* The browser port's errors carry the CORS headers of an allowed origin
+ * (NULL: none), so a page on another site can read them. */
+enum MHD_Result cbx_http_error_cors(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
+                                    const char *detail);
 /* An error answer after which the connection is closed (a refused connection). */
-enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
-enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *method, const char *allow);
+enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
+                                const char *detail);
+enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origin, const char *method,
+                                     const char *allow);
+/* Access-Control-Allow-Origin and friends for an allowed origin (NULL: nothing). */
+void cbx_http_cors_headers(struct MHD_Response *r, const char *origin);
 void cbx_http_common_headers(struct MHD_Response *r);
 /* libmicrohttpd's unescape callback: %HH except %00. */
 size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);

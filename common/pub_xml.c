@@ -6,6 +6,9 @@
 #include "pub.h"
 
 #include <expat.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -277,6 +280,43 @@ static int XMLCALL on_external_entity(XML_Parser p, const XML_Char *context, con
     return XML_STATUS_ERROR; /* never load anything */
 }
 
+/* One parser per thread, reset between bodies: creating a parser per
+ * publish costs allocations and a getrandom() for its hash salt. The salt
+ * is drawn once per process instead (it only has to be unpredictable from
+ * outside). Freed when the thread exits. */
+static pthread_key_t parser_key;
+static pthread_once_t parser_once = PTHREAD_ONCE_INIT;
+static unsigned long parser_salt;
+
+static void parser_destroy(void *p) { XML_ParserFree(p); }
+
+static void parser_key_init(void)
+{
+    pthread_key_create(&parser_key, parser_destroy);
+    if (getrandom(&parser_salt, sizeof parser_salt, 0) != sizeof parser_salt || parser_salt == 0)
+        parser_salt = (unsigned long)time(NULL) * 2654435761u | 1;
+}
+
+static XML_Parser parser_get(void)
+{
+    XML_Parser p;
+
+    pthread_once(&parser_once, parser_key_init);
+    p = pthread_getspecific(parser_key);
+    if (p == NULL) {
+        p = XML_ParserCreate("UTF-8");
+        if (p == NULL || pthread_setspecific(parser_key, p) != 0) {
+            if (p != NULL)
+                XML_ParserFree(p);
+            return NULL;
+        }
+    } else if (!XML_ParserReset(p, "UTF-8")) {
+        return NULL;
+    }
+    XML_SetHashSalt(p, parser_salt);
+    return p;
+}
+
 enum cbx_err cbx_pub_parse_xml(const char *body, size_t len, const struct cbx_pub_limits *lim,
                                struct cbx_pub_batch *out, char *detail, size_t detail_len)
 {
@@ -292,7 +332,7 @@ enum cbx_err cbx_pub_parse_xml(const char *body, size_t len, const struct cbx_pu
         snprintf(detail, detail_len, "body too large");
         return CBX_ERR_TOO_LARGE;
     }
-    st.parser = XML_ParserCreate("UTF-8");
+    st.parser = parser_get();
     if (st.parser == NULL)
         return CBX_ERR_NOMEM;
     XML_SetUserData(st.parser, &st);
@@ -320,7 +360,6 @@ enum cbx_err cbx_pub_parse_xml(const char *body, size_t len, const struct cbx_pu
         rc = st.err;
         cbx_pub_batch_free(out);
     }
-    XML_ParserFree(st.parser);
     free(st.text.s);
     for (int f = 0; f < F_COUNT; f++)
         free(st.fields[f].s);

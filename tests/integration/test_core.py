@@ -338,6 +338,12 @@ class BrowserErrors(DaemonTest):
         self.assertEqual(hdr["vary"], "Origin")
         st, hdr, body = self.d.poll("a", timeout=0, headers={"Origin": "https://evil.example"})
         self.assertNotIn("access-control-allow-origin", hdr)
+        # errors carry the headers too, or a page on another site could not read them
+        for path, status in (("/poll/a,a", 400), ("/nope", 404)):
+            st, hdr, body = self.d.request("browser", "GET", path, headers={"Origin": "https://app.example"})
+            self.assertEqual(st, status)
+            self.assertEqual(hdr["access-control-allow-origin"], "https://app.example")
+            self.assertEqual(hdr["access-control-expose-headers"], "Retry-After")
 
 
 class Lifecycle(unittest.TestCase):
