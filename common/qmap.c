@@ -337,7 +337,8 @@ void cbx_waiter_cleanup(struct cbx_waiter *w)
 {
     for (size_t i = 0; i < w->n_inbox; i++)
         cbx_msg_unref(w->inbox[i]);
-    free(w->inbox);
+    if (w->inbox != w->inbox_small)
+        free(w->inbox);
     w->inbox = NULL;
     w->n_inbox = w->cap_inbox = 0;
     free(w->kick_reason);
@@ -353,11 +354,18 @@ void cbx_waiter_cleanup(struct cbx_waiter *w)
 /* Appends a ref to w's inbox; w->mu held. False when memory runs out. */
 static bool inbox_add(struct cbx_waiter *w, struct cbx_msg *msg)
 {
+    if (w->inbox == NULL) {
+        w->inbox = w->inbox_small;
+        w->cap_inbox = sizeof w->inbox_small / sizeof w->inbox_small[0];
+    }
     if (w->n_inbox == w->cap_inbox) {
-        size_t cap = w->cap_inbox ? w->cap_inbox * 2 : 4;
-        struct cbx_msg **in = realloc(w->inbox, cap * sizeof *in);
+        size_t cap = w->cap_inbox * 4;
+        struct cbx_msg **in = malloc(cap * sizeof *in);
         if (in == NULL)
             return false;
+        memcpy(in, w->inbox, w->n_inbox * sizeof *in);
+        if (w->inbox != w->inbox_small)
+            free(w->inbox);
         w->inbox = in;
         w->cap_inbox = cap;
     }

@@ -47,8 +47,9 @@ struct cbx_waitlink {
 
 struct cbx_waiter {
     pthread_mutex_t mu;         /* guards: inbox, n_inbox, cap_inbox, flags, kick_reason, linked */
-    struct cbx_msg **inbox;     /* owned refs, ascending ids */
+    struct cbx_msg **inbox;     /* owned refs, ascending ids; inbox_small or the heap */
     size_t n_inbox, cap_inbox;
+    struct cbx_msg *inbox_small[2]; /* most deliveries fit here: no allocation */
     unsigned flags;             /* enum cbx_wflag */
     char *kick_reason;          /* owned, or NULL */
     bool linked;                /* still on some queue's waiter list */
