@@ -40,29 +40,5 @@ static void print_queues(const cJSON *r, const char *pattern)
 
 int ctl_cmd_queues(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv)
 {
-    struct cbx_admin_response resp;
-    const char *limit = NULL;
-    const struct ctl_opt opts[] = { { "--limit", &limit, NULL }, { NULL, NULL, NULL } };
-    cJSON *args = NULL;
-    char *pos[1];
-    int npos, rc;
-
-    if ((rc = ctl_parse(c, cmd, argc, argv, opts, pos, 1, &npos)) >= 0)
-        return rc;
-    if ((args = cJSON_CreateObject()) == NULL)
-        return CTL_EXIT_DAEMON;
-    if (npos == 1)
-        cJSON_AddStringToObject(args, "pattern", pos[0]);
-    if ((rc = ctl_add_limit(cmd, limit, args)) >= 0)
-        goto out;
-    if ((rc = ctl_call(c, "queues", args, &resp)) != CTL_EXIT_OK)
-        goto out;
-    if (c->json)
-        ctl_print_json(resp.result);
-    else
-        print_queues(resp.result, npos == 1 ? pos[0] : NULL);
-    cbx_admin_response_free(&resp);
-out:
-    cJSON_Delete(args);
-    return rc;
+    return ctl_list_command(c, cmd, argc, argv, "pattern", print_queues);
 }

@@ -211,3 +211,33 @@ int ctl_call(struct ctl *c, const char *cmd, const cJSON *args, struct cbx_admin
     }
     return CTL_EXIT_OK;
 }
+
+int ctl_list_command(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv, const char *arg_name,
+                     void (*print)(const cJSON *result, const char *arg))
+{
+    struct cbx_admin_response resp;
+    const char *limit = NULL;
+    const struct ctl_opt opts[] = { { "--limit", &limit, NULL }, { NULL, NULL, NULL } };
+    cJSON *args = NULL;
+    char *pos[1];
+    int npos, rc;
+
+    if ((rc = ctl_parse(c, cmd, argc, argv, opts, pos, 1, &npos)) >= 0)
+        return rc;
+    if ((args = cJSON_CreateObject()) == NULL)
+        return CTL_EXIT_DAEMON;
+    if (npos == 1)
+        cJSON_AddStringToObject(args, arg_name, pos[0]);
+    if ((rc = ctl_add_limit(cmd, limit, args)) >= 0)
+        goto out;
+    if ((rc = ctl_call(c, cmd->name, args, &resp)) != CTL_EXIT_OK)
+        goto out;
+    if (c->json)
+        ctl_print_json(resp.result);
+    else
+        print(resp.result, npos == 1 ? pos[0] : NULL);
+    cbx_admin_response_free(&resp);
+out:
+    cJSON_Delete(args);
+    return rc;
+}

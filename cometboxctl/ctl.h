@@ -88,6 +88,10 @@ void ctl_table_print(struct ctl_table *t, FILE *out);
 void ctl_table_free(struct ctl_table *t);
 
 /* The commands (one file each). */
+/* The body of `queues` and `clients`: an optional positional argument sent
+ * as arg_name, --limit, the call, and --json or print() for the answer. */
+int ctl_list_command(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv, const char *arg_name,
+                     void (*print)(const cJSON *result, const char *arg));
 int ctl_cmd_stats(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 int ctl_cmd_queues(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 int ctl_cmd_clients(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
