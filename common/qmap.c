@@ -390,7 +390,8 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
         } else {
             w->flags |= CBX_W_OVERFLOW; /* out of memory: end it, the client resumes by id */
         }
-        w->wake(w);
+        if (!w->one_shot)
+            w->wake(w); /* a long-poll is woken once, when its batch is in (below) */
         pthread_mutex_unlock(&w->mu);
         if (w->one_shot && w->filled_next == NULL) {
             w->filled_next = *filled ? *filled : w; /* self marks the end of the list */
@@ -482,9 +483,12 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         struct cbx_waiter *w = filled, *next = w->filled_next == w ? NULL : w->filled_next;
         unlink_waiter(m, w, now);
         w->filled_next = NULL;
-        /* last touch: once linked is false its owner may free it without the map lock */
+        /* Woken only now, unlinked, its owner answers without the map lock, so
+         * a fan-out's woken long-polls do not queue up behind this publish.
+         * Last touch: once linked is false its owner may free it. */
         pthread_mutex_lock(&w->mu);
         w->linked = false;
+        w->wake(w);
         pthread_mutex_unlock(&w->mu);
         filled = next;
     }
