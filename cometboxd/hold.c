@@ -43,6 +43,7 @@ struct cbx_hold {
     size_t out_off;
     size_t written;
     bool started, finished, failed;
+    bool counted;              /* in ctr.held[transport] */
 
     struct cbx_hold *reg_next; /* guarded by reg_mu */
 };
@@ -218,6 +219,16 @@ static bool produce_stream(struct cbx_hold *h)
     return h->out.len != before || h->finished;
 }
 
+/* A request stops counting as held when its answer is complete, before the
+ * browser can see it: then `stats` never shows one that has been answered. */
+static void uncount(struct cbx_hold *h)
+{
+    if (h->counted) {
+        h->counted = false;
+        atomic_fetch_sub(&h->srv->ctr.held[h->transport], 1);
+    }
+}
+
 static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct cbx_hold *h = cls;
@@ -236,8 +247,10 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
             }
             return (ssize_t)n;
         }
-        if (h->finished)
+        if (h->finished) {
+            uncount(h);
             return h->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+        }
         if (produce_stream(h))
             continue;
         if (hold_wait(h))
@@ -362,6 +375,7 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
     while (!produce_poll(h))
         if (hold_wait(h))
             return MHD_YES; /* suspended */
+    uncount(h);
     if (h->failed || !h->out.ok || h->out.len == 0)
         return MHD_NO; /* the browser went away (or no memory): close the connection */
     r = MHD_create_response_from_buffer(h->out.len, h->out.s, MHD_RESPMEM_MUST_FREE);
@@ -444,6 +458,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
 
     h->origin = p->origin;
     atomic_fetch_add(&s->ctr.held[h->transport], 1);
+    h->counted = true;
     *con_cls = h;
     if (h->transport == CBX_T_POLL)
         return poll_step(c, h);
@@ -468,7 +483,7 @@ void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
     if (cbx_log_enabled(CBX_LOG_DEBUG))
         cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)h->client_id,
                 cbx_transport_names[h->transport], h->addr, h->failed || !clean ? "browser went away" : "answered");
-    atomic_fetch_sub(&s->ctr.held[h->transport], 1);
+    uncount(h);
     reg_remove(s, h);
     hold_free(h);
 }

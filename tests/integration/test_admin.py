@@ -418,11 +418,12 @@ class Commands(AdminTest):
             # the kick did not end the tail
             e = self.d.pub("alice", "after the kick")
             self.assertEqual(js.stdout.readline(), '{"id":%d,"queue":"alice","data":"after the kick"}\n' % e)
-            # interrupted: exit status 0
+            self.assertEqual(text.stdout.readline(), "%d alice after the kick\n" % e)
+            # interrupted: exit status 0, nothing more printed
             for p in (text, js):
                 p.send_signal(signal.SIGINT)
                 self.assertEqual(p.wait(10), 0)
-            self.assertEqual(text.stdout.read(), "%d alice after the kick\n" % e)
+            self.assertEqual(text.stdout.read(), "")
             self.assertEqual((text.stderr.read(), js.stderr.read()), ("", ""))
         finally:
             for p in (text, js):

@@ -219,7 +219,6 @@ class StreamLimits(DaemonTest):
             rest = json.loads(s2.line())
             self.assertEqual([m["id"] for m in rest], ids[len(got):])
             s2.close()
-        s2.close()
 
 
 class PublishErrors(DaemonTest):
