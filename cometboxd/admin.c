@@ -633,7 +633,7 @@ static enum cbx_err cmd_publish(struct admin *a, struct client *c, const struct 
     if (rc == CBX_ERR_FULL)
         snprintf(err, errlen, "too many queues (max-queues)");
     else if (rc == CBX_ERR_BUDGET)
-        snprintf(err, errlen, "the memory for messages is full (max-total-bytes)");
+        snprintf(err, errlen, "the memory budget for messages is full (max-total-bytes, max-total-messages)");
     else if (rc != CBX_OK)
         snprintf(err, errlen, "%s", cbx_strerror(rc));
     if (rc != CBX_OK)

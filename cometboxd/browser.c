@@ -61,7 +61,7 @@ static enum MHD_Result answer_static(struct MHD_Connection *c, const struct cbx_
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", f->content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);

@@ -11,7 +11,7 @@
 #include "server.h"
 
 const char *const cbx_refusal_names[CBX_REFUSE_COUNT] = {
-    "max-connections", "max-connections-per-ip", "max-waiters-per-queue", "max-queues", "max-total-bytes",
+    "max-connections", "max-connections-per-ip", "max-waiters-per-queue", "max-queues", "memory-budget",
     "publish-auth", "subscribe-auth", "bad-request", "too-large", "stopping",
 };
 

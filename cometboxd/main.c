@@ -180,6 +180,7 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         .max_queues = (size_t)s->cfg.max_queues,
         .max_waiters_per_queue = (size_t)s->cfg.max_waiters_per_queue,
         .max_total_bytes = s->cfg.max_total_bytes,
+        .max_total_messages = (size_t)s->cfg.max_total_messages,
         .retain_acked_us = (int64_t)s->cfg.retain_acked * 1000000,
         .message_ttl_us = (int64_t)s->cfg.message_ttl * 1000000,
     };

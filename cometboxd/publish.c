@@ -81,7 +81,7 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
     if (rc != CBX_OK) {
         ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                    rc == CBX_ERR_FULL ? "too many queues (max-queues)"
-                   : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes)"
+                   : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes, max-total-messages)"
                    : cbx_strerror(rc));
         goto out;
     }

@@ -28,7 +28,7 @@ enum cbx_refusal {
     CBX_REFUSE_PER_IP,          /* max-connections-per-ip (429) */
     CBX_REFUSE_QUEUE_WAITERS,   /* max-waiters-per-queue (429) */
     CBX_REFUSE_QUEUES,          /* max-queues (503) */
-    CBX_REFUSE_MEMORY,          /* max-total-bytes (503) */
+    CBX_REFUSE_MEMORY,          /* max-total-bytes, max-total-messages (503): "memory-budget" */
     CBX_REFUSE_PUBLISH_AUTH,    /* publish-secret missing or wrong (401/403) */
     CBX_REFUSE_SUBSCRIBE_AUTH,  /* subscriber token missing, wrong or expired (403) */
     CBX_REFUSE_BAD_REQUEST,     /* malformed request (400, 404, 405, 415) */

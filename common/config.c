@@ -95,6 +95,8 @@ static const struct key keys[] = {
       "queues one poll or stream may name" },
     { "max-total-bytes", KT_SIZE, OFF(max_total_bytes), 0, 1024, 1LL << 40, NULL, "512m",
       "memory budget for all stored messages; a publish beyond it gets 503" },
+    { "max-total-messages", KT_INT, OFF(max_total_messages), 0, 1, 1000000000, NULL, "10000000",
+      "messages stored in all queues together; a publish beyond it gets 503" },
     { "idle-timeout", KT_SECS, OFF(idle_timeout), 0, 1, 3600, NULL, "30",
       "a connection that sends or takes nothing this long (a slow or stuck client) is closed" },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",

@@ -45,6 +45,7 @@ struct cbx_config {
     long max_waiters_per_queue;
     long max_queues_per_request;
     size_t max_total_bytes;
+    long max_total_messages;
     long idle_timeout;
     int log_level;             /* enum cbx_log_level */
     bool demo;

@@ -431,7 +431,8 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         size_t incoming = 0;
         for (size_t i = 0; i < b->n; i++)
             incoming += msgs[i]->len + CBX_ID_DIGITS_MAX;
-        if (m->stored_bytes + incoming > m->lim.max_total_bytes) {
+        if (m->stored_bytes + incoming > m->lim.max_total_bytes ||
+            (m->lim.max_total_messages != 0 && m->stored + b->n > m->lim.max_total_messages)) {
             m->st.refused_budget++;
             pthread_mutex_unlock(&m->mu);
             rc = CBX_ERR_BUDGET;

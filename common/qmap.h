@@ -78,6 +78,7 @@ struct cbx_qmap_limits {
     size_t max_queues;
     size_t max_waiters_per_queue;
     size_t max_total_bytes;   /* all stored messages */
+    size_t max_total_messages;
     int64_t retain_acked_us;
     int64_t message_ttl_us;
 };
@@ -105,7 +106,8 @@ void cbx_waiter_cleanup(struct cbx_waiter *w);
  * under the lock hands out ids, stores the messages and wakes the waiters of
  * the queues that changed. ids (room for b->n) receives the ids. Returns
  * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded, and
- * CBX_ERR_BUDGET (nothing queued) when max-total-bytes would be. */
+ * CBX_ERR_BUDGET (nothing queued) when max-total-bytes or
+ * max-total-messages would be. */
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills

@@ -295,6 +295,11 @@ class PublishErrors(DaemonTest):
         deep = "<messages>" + "<a>" * 20 + "</a>" * 20 + "</messages>"
         self.check(self.d.publish_xml(deep), 400, "malformed")
         self.check(self.d.publish_xml(b'<message queue="bad">\xff\xfe</message>'), 400, "malformed")
+        # huge attributes: a queue name far over 128 bytes, and an unknown one
+        self.check(self.d.publish_xml('<message queue="%s">x</message>' % ("q" * 1500)), 400, "malformed",
+                   'line 1, column 1: bad queue name "%s": use 1-128 letters, digits or ._:@-' % ("q" * 140))
+        self.check(self.d.publish_xml('<message queue="bad" x="%s">x</message>' % ("y" * 1500)), 400, "malformed",
+                   'line 1, column 1: unknown attribute "x" on <message>')
         self.assert_nothing_queued()
         # the daemon still works
         self.assertGreater(self.d.pub("bad", "fine"), 0)

@@ -158,11 +158,23 @@ class MemoryBudget(DaemonTest):
                 break
             ids.append(json.loads(body)["ids"][0])
         self.assertEqual(st, 503)
-        self.assertEqual(json.loads(body), {"error": "unavailable",
-                                            "detail": "the memory budget for messages is full (max-total-bytes)"})
+        self.assertEqual(json.loads(body), {"error": "unavailable", "detail":
+                         "the memory budget for messages is full (max-total-bytes, max-total-messages)"})
         self.assertTrue(3 <= len(ids) <= 4, ids)
         st, _, body = self.d.poll("mem", since=0)
         self.assertEqual([m["id"] for m in json.loads(body)], ids)  # every accepted message is still there
+
+
+class MessageBudget(DaemonTest):
+    ARGS = ["--max-total-messages", "5"]
+
+    def test_message_count_budget(self):
+        ids = [self.d.pub("c%d" % i, "m") for i in range(5)]
+        st, hdr, body = self.d.publish_json([{"queue": "c9", "data": "one too many"}])
+        self.assertEqual((st, hdr["retry-after"]), (503, "5"))
+        st, _, body = self.d.poll("c0,c1,c2,c3,c4", since=0)
+        self.assertEqual([m["id"] for m in json.loads(body)], ids)
+        self.assertEqual(self.d.metrics()['cometbox_refused_total{reason="memory-budget"}'], 1)
 
 
 class SlowClients(DaemonTest):
