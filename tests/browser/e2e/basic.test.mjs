@@ -6,24 +6,16 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, publishOne, publishXml } from '../lib/daemon.mjs';
+import { publishOne, publishXml } from '../lib/daemon.mjs';
 import {
-  launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus, until
+  openTestPage, got, waitCount, waitStatus, until
 } from '../lib/browser.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
-  pages = await startPageServer();
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1'] },
+  (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
 test('a message published after subscribe shows up on the page', async () => {
   const ctx = await browser.newContext();

@@ -5,22 +5,14 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, publishXml, publishJson, publishOne } from '../lib/daemon.mjs';
-import { launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { publishXml, publishJson, publishOne } from '../lib/daemon.mjs';
+import { openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1', '--stream-max-bytes', '4096'] });
-  pages = await startPageServer();
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1', '--stream-max-bytes', '4096'] },
+  (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
 /* 200 messages: 100 single XML posts, one JSON batch of 50, one XML batch of
  * 50, all sent without waiting for the page. Returns the ids in order. */

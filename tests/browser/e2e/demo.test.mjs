@@ -10,20 +10,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDaemon, publishOne, publishJson, repoRoot } from '../lib/daemon.mjs';
-import { launchBrowser } from '../lib/browser.mjs';
+import { publishOne, publishJson, repoRoot } from '../lib/daemon.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1'] },
+  (s) => ({ daemon, browser } = s), () => ({ daemon, browser }), { pages: false });
 
 test('cometboxd serves the client it was built with at /cometbox.js', async () => {
   const res = await fetch(`${daemon.browser}/cometbox.js`);

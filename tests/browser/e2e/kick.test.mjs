@@ -8,23 +8,15 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
-import { startDaemon, publishOne, ctlPath } from '../lib/daemon.mjs';
+import { publishOne, ctlPath } from '../lib/daemon.mjs';
 import { adminRequest } from '../lib/admin.mjs';
-import { launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
-  pages = await startPageServer();
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1'] },
+  (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
 function runCtl(args) {
   return new Promise((resolve) => {

@@ -6,25 +6,17 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, publishXml, publishOne } from '../lib/daemon.mjs';
+import { publishXml, publishOne } from '../lib/daemon.mjs';
 import { startTcpProxy, startBufferingProxy } from '../lib/proxies.mjs';
 import {
-  launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus, until
+  openTestPage, got, waitCount, waitStatus, until
 } from '../lib/browser.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
-  pages = await startPageServer();
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1'] },
+  (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
 async function count(page) {
   return page.evaluate(() => window.__got.length);

@@ -5,22 +5,14 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, publishOne } from '../lib/daemon.mjs';
-import { launchBrowser, startPageServer, openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { publishOne } from '../lib/daemon.mjs';
+import { openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
 
-test.before(async () => {
-  daemon = await startDaemon({ args: ['--heartbeat', '1'] });
-  pages = await startPageServer();
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (daemon) await daemon.stop();
-});
+useStack({ args: ['--heartbeat', '1'] },
+  (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
 for (const transport of ['auto', 'sse', 'longpoll']) {
   test(`daemon stopped and restarted: the page reconnects by itself (${transport})`, async () => {
