@@ -19,14 +19,15 @@ void cbx_http_common_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 }
 
-enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len)
+enum MHD_Result cbx_http_send(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
+                              size_t len)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     enum MHD_Result ret;
 
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Content-Type", content_type);
     /* only the publish port answers with this: no browser reads it, so no cache headers */
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -76,6 +77,11 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 out:
     cbx_buf_free(&b);
     return ret;
+}
+
+enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len)
+{
+    return cbx_http_send(c, status, "application/json", body, len);
 }
 
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail)

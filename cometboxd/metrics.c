@@ -64,7 +64,6 @@ enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *
 {
     struct cbx_stats st;
     struct cbx_buf b;
-    struct MHD_Response *r;
     enum MHD_Result ret = MHD_NO;
 
     cbx_stats_collect(s, &st);
@@ -112,16 +111,8 @@ enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *
     for (int i = 0; i < CBX_REFUSE_COUNT; i++)
         cbx_buf_addf(&b, "cometbox_refused_total{reason=\"%s\"} %llu\n", cbx_refusal_names[i],
                      (unsigned long long)st.refused[i]);
-    if (!b.ok)
-        goto out;
-    r = MHD_create_response_from_buffer(b.len, b.s, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        goto out;
-    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    cbx_http_common_headers(r);
-    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-out:
+    if (b.ok)
+        ret = cbx_http_send(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     cbx_buf_free(&b);
     return ret;
 }

@@ -84,6 +84,9 @@ int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_
 /* http.c: shared answer helpers. */
 struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
                                   MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen);
+/* A whole answer with this body (copied) and Content-Type, for the publish port. */
+enum MHD_Result cbx_http_send(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
+                              size_t len);
 enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len);
 enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
 /* The browser port's errors carry the CORS headers of an allowed origin
