@@ -206,10 +206,19 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
             return ret;
         }
     }
-    if (strcmp(url, "/cometbox.js") == 0 && cbx_embedded_js.len > 0) {
-        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-            return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
-        return answer_static(c, &cbx_embedded_js);
+    {
+        static const struct { const char *path; const struct cbx_embedded *file; } files[] = {
+            { "/cometbox.js", &cbx_embedded_js },
+            { "/cometbox.min.js", &cbx_embedded_js_min },
+            { "/cometbox.min.js.map", &cbx_embedded_js_map },
+        };
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            if (strcmp(url, files[i].path) == 0 && files[i].file->len > 0) {
+                if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+                    return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
+                return answer_static(c, files[i].file);
+            }
+        }
     }
     if (strcmp(url, "/demo") == 0 && s->cfg.demo && cbx_embedded_demo.len > 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)

@@ -13,5 +13,7 @@ struct cbx_embedded {
 
 extern const struct cbx_embedded cbx_embedded_js;
 extern const struct cbx_embedded cbx_embedded_demo;
+extern const struct cbx_embedded cbx_embedded_js_min;  /* cometbox.min.js (terser) */
+extern const struct cbx_embedded cbx_embedded_js_map;  /* its source map */
 
 #endif

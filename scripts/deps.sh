@@ -34,9 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && [ -f tests/browser/package-lock.json ]; then
-    if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
-        echo "deps: npm ci in tests/browser"
-        (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-    fi
+if [ "$what" = test ]; then
+    for dir in tests/browser clients/js; do
+        if [ -f $dir/package-lock.json ] &&
+           { [ ! -d $dir/node_modules ] || [ $dir/package-lock.json -nt $dir/node_modules ]; }; then
+            echo "deps: npm ci in $dir"
+            (cd $dir && npm ci --no-audit --no-fund --loglevel=error)
+        fi
+    done
 fi

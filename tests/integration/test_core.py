@@ -1,13 +1,14 @@
 """Integration tests of cometboxd's browser and publish ports against the
 real daemon (docs/PROTOCOL.md). Run once per threads mode (CBX_THREADS)."""
 import json
+import os
 import re
 import socket
 import threading
 import time
 import unittest
 
-from cbx import Daemon, DaemonTest, msg
+from cbx import ROOT, Daemon, DaemonTest, msg
 
 
 class PublishAndPoll(DaemonTest):
@@ -352,6 +353,20 @@ class BrowserErrors(DaemonTest):
             self.assertEqual(st, status)
             self.assertEqual(hdr["access-control-allow-origin"], "https://app.example")
             self.assertEqual(hdr["access-control-expose-headers"], "Retry-After")
+
+
+class StaticFiles(DaemonTest):
+    def test_client_files_are_served_as_committed(self):
+        js = os.path.join(ROOT, "clients", "js")
+        for path, name, ctype in (("/cometbox.js", "cometbox.js", "text/javascript; charset=utf-8"),
+                                  ("/cometbox.min.js", "cometbox.min.js", "text/javascript; charset=utf-8"),
+                                  ("/cometbox.min.js.map", "cometbox.min.js.map", "application/json")):
+            st, hdr, body = self.d.request("browser", "GET", path)
+            self.assertEqual((st, hdr["content-type"], hdr["cache-control"]), (200, ctype, "no-store"), path)
+            with open(os.path.join(js, name), "rb") as f:
+                self.assertEqual(body, f.read(), path)
+        # the demo page only with demo = on
+        self.assertEqual(self.d.request("browser", "GET", "/demo")[0], 404)
 
 
 class Lifecycle(unittest.TestCase):
