@@ -135,7 +135,6 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
 static bool admit(struct cbx_server *s, struct MHD_Connection *c, const char *origin, enum MHD_Result *answer)
 {
     struct cbx_conn *conn = cbx_conn_of(c);
-    uint64_t n;
 
     if (conn == NULL) {
         *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
@@ -143,17 +142,13 @@ static bool admit(struct cbx_server *s, struct MHD_Connection *c, const char *or
     }
     if (conn->admitted)
         return true;
-    n = atomic_load(&s->admitted);
-    do {
-        if (n >= (uint64_t)s->cfg.max_connections) {
-            atomic_fetch_add(&s->ctr.rejected_connections, 1);
-            cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
-            *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                                      "too many connections (max-connections)");
-            return false;
-        }
-    } while (!atomic_compare_exchange_weak(&s->admitted, &n, n + 1));
-    if (!cbx_ips_admit(conn->ip, (unsigned)s->cfg.max_connections_per_ip)) {
+    if (!cbx_take_slot(&s->admitted, (uint64_t)s->cfg.max_connections)) {
+        cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
+        *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                                  "too many connections (max-connections)");
+        return false;
+    }
+    if (!cbx_ips_admit(conn->ip, (uint64_t)s->cfg.max_connections_per_ip)) {
         atomic_fetch_sub(&s->admitted, 1);
         cbx_refuse(s, CBX_REFUSE_PER_IP);
         *answer = cbx_http_refuse(c, origin, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",

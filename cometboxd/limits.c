@@ -21,7 +21,7 @@ struct ip_entry {
     struct ip_entry *next;
     uint8_t addr[16];         /* IPv4 addresses as v4-mapped IPv6 */
     unsigned refs;            /* open connections; guarded by the table's mu */
-    _Atomic unsigned admitted; /* admitted connections */
+    _Atomic uint64_t admitted; /* admitted connections */
 };
 
 struct cbx_ip_table {
@@ -104,19 +104,22 @@ void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c)
     return e;
 }
 
-bool cbx_ips_admit(void *handle, unsigned max)
+bool cbx_take_slot(_Atomic uint64_t *count, uint64_t max)
 {
-    struct ip_entry *e = handle;
-    unsigned n;
+    uint64_t n = atomic_load(count);
 
-    if (e == NULL)
-        return true;
-    n = atomic_load(&e->admitted);
     do {
         if (n >= max)
             return false;
-    } while (!atomic_compare_exchange_weak(&e->admitted, &n, n + 1));
+    } while (!atomic_compare_exchange_weak(count, &n, n + 1));
     return true;
+}
+
+bool cbx_ips_admit(void *handle, uint64_t max)
+{
+    struct ip_entry *e = handle;
+
+    return e == NULL || cbx_take_slot(&e->admitted, max);
 }
 
 void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted)

@@ -38,7 +38,7 @@ void cbx_stats_collect(struct cbx_server *s, struct cbx_stats *out)
     out->q.waiters = out->q.waiters >= ac.tails ? out->q.waiters - ac.tails : 0;
     out->publish_requests = atomic_load(&s->ctr.publish_requests);
     out->publish_errors = atomic_load(&s->ctr.publish_errors);
-    out->rejected_connections = atomic_load(&s->ctr.rejected_connections);
+    out->rejected_connections = atomic_load(&s->ctr.refused[CBX_REFUSE_CONNECTIONS]);
     out->bad_requests = atomic_load(&s->ctr.bad_requests);
     out->browser_connections = atomic_load(&s->ctr.browser_connections);
     out->publish_connections = atomic_load(&s->ctr.publish_connections);

@@ -42,7 +42,6 @@ extern const char *const cbx_refusal_names[CBX_REFUSE_COUNT];
 struct cbx_counters {
     _Atomic uint64_t refused[CBX_REFUSE_COUNT];
     _Atomic uint64_t publish_requests, publish_errors;
-    _Atomic uint64_t rejected_connections;
     _Atomic uint64_t browser_connections; /* open TCP connections on the browser port */
     _Atomic uint64_t publish_connections;
     _Atomic uint64_t held[CBX_T_COUNT];   /* held requests by transport */
@@ -176,7 +175,9 @@ void cbx_ips_destroy(struct cbx_ip_table *t);
 /* Finds or makes the entry of c's address; returns a handle for release. */
 void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c);
 /* Counts one more admitted connection of handle's address unless max are. */
-bool cbx_ips_admit(void *handle, unsigned max);
+bool cbx_ips_admit(void *handle, uint64_t max);
+/* Adds one to *count unless it is max already; true when it did. */
+bool cbx_take_slot(_Atomic uint64_t *count, uint64_t max);
 /* Forgets a connection (admitted or not). */
 void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted);
 /* Counts a refusal and logs it at debug level. */

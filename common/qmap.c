@@ -408,7 +408,7 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     struct cbx_queue **qs = b->n <= 16 ? stack_qs : calloc(b->n, sizeof *qs);
     struct cbx_waiter *filled = NULL;
     enum cbx_err rc = CBX_OK;
-    size_t made = 0, created = 0;
+    size_t made = 0;
     int64_t now, now_real;
 
     if (msgs == NULL || qs == NULL) {
@@ -452,7 +452,6 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
                 pthread_mutex_unlock(&m->mu);
                 goto out;
             }
-            created++;
         }
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -494,7 +493,6 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         filled = next;
     }
     pthread_mutex_unlock(&m->mu);
-    (void)created;
 out:
     for (size_t i = 0; i < made; i++)
         if (msgs != NULL && msgs[i] != NULL)
