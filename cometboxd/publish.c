@@ -41,11 +41,17 @@ static bool media_is(const char *ct, const char *type)
     return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, enum cbx_refusal why, unsigned status,
-                            const char *code, const char *detail)
+/* Counts a refused publish-port request, for stats. */
+static void count_refusal(struct cbx_server *s, enum cbx_refusal why)
 {
     atomic_fetch_add(&s->ctr.publish_errors, 1);
     cbx_refuse(s, why);
+}
+
+static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, enum cbx_refusal why, unsigned status,
+                            const char *code, const char *detail)
+{
+    count_refusal(s, why);
     cbx_log(CBX_LOG_DEBUG, "publish refused (%u): %s", status, detail);
     return cbx_http_error(c, status, code, detail);
 }
@@ -124,8 +130,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         if (strcmp(url, "/publish") != 0)
             return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_NOT_FOUND, "not_found", "no such path; publish with POST /publish");
         if (strcmp(method, "POST") != 0) {
-            atomic_fetch_add(&s->ctr.publish_errors, 1);
-            cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
+            count_refusal(s, CBX_REFUSE_BAD_REQUEST);
             return cbx_http_not_allowed(c, NULL, method, "POST");
         }
         if (s->cfg.publish_secret[0] != '\0') {
