@@ -166,10 +166,14 @@ void lg_report(double wall_s)
 	int ok = !lg_s.error && missing == 0 && lg_s.dups == 0 && lg_s.misrouted == 0 &&
 		 lg_s.stray == 0 && errors == 0 && lg_r.pub_err_msgs == 0 &&
 		 (lg_o.scenario == LG_PUBLISH || lg_o.scenario == LG_CHURN ||
-		  lg_s.held_final == lg_o.n);
+		  lg_s.held_final == lg_o.n) &&
+		 !lg_s.hold_timed_out;
 	printf("\"ok\":%s,\"error\":", ok ? "true" : "false");
 	if (lg_s.error)
 		print_json_str(lg_s.error);
+	else if (lg_s.hold_timed_out)
+		print_json_str("not every subscriber was held in time: some "
+			       "request sat unanswered or unread on the server");
 	else
 		printf("null");
 	printf("}\n");

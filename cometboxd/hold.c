@@ -44,6 +44,7 @@ struct cbx_hold {
     size_t written;
     bool started, finished, failed;
     bool counted;              /* in ctr.held[transport] */
+    struct MHD_Response *shared; /* long-poll: a thread's shared answer to queue, not owned */
 
     struct cbx_hold *reg_next; /* guarded by reg_mu */
 };
@@ -133,6 +134,101 @@ static void add_kick(struct cbx_hold *h)
     cbx_tr_kick(&h->out, h->transport, reason);
 }
 
+static void add_headers(struct MHD_Response *r, struct cbx_hold *h);
+
+/* ---- shared long-poll answers ------------------------------------------ */
+
+/* In a fan-out every long-poll on the queue answers with the same bytes. Each
+ * pool thread keeps its last answer (libmicrohttpd counts the references of
+ * a response) and queues it again when the next long-poll's batch is the
+ * same messages, without gaps, for the same Origin: one body, one response
+ * and one set of headers per thread and message instead of per browser.
+ * The entry holds refs on its messages, so their addresses cannot be reused
+ * while it exists. Pool mode only: a per-connection thread answers one
+ * browser. */
+#define SHARE_MAX 4
+struct shared_answer {
+    struct MHD_Response *r;
+    struct cbx_msg *msgs[SHARE_MAX];
+    size_t n;
+    bool has_origin;
+    char origin[256];
+};
+
+static pthread_key_t share_key;
+static pthread_once_t share_once = PTHREAD_ONCE_INIT;
+
+static void share_clear(struct shared_answer *a)
+{
+    if (a->r != NULL)
+        MHD_destroy_response(a->r);
+    for (size_t i = 0; i < a->n; i++)
+        cbx_msg_unref(a->msgs[i]);
+    a->r = NULL;
+    a->n = 0;
+}
+
+static void share_free(void *p)
+{
+    share_clear(p);
+    free(p);
+}
+
+static void share_key_init(void)
+{
+    if (pthread_key_create(&share_key, share_free) != 0)
+        cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared");
+}
+
+static bool shareable(const struct cbx_hold *h, size_t n)
+{
+    return h->srv->cfg.threads == CBX_THREADS_POOL && h->w.n_gaps == 0 && n > 0 && n <= SHARE_MAX &&
+           (h->origin == NULL || strlen(h->origin) < sizeof ((struct shared_answer *)0)->origin);
+}
+
+/* This thread's entry (made on first use), or NULL. */
+static struct shared_answer *share_mine(void)
+{
+    struct shared_answer *a;
+
+    pthread_once(&share_once, share_key_init);
+    a = pthread_getspecific(share_key);
+    if (a == NULL && (a = calloc(1, sizeof *a)) != NULL && pthread_setspecific(share_key, a) != 0) {
+        free(a);
+        a = NULL;
+    }
+    return a;
+}
+
+static struct MHD_Response *share_find(const struct shared_answer *a, const struct cbx_hold *h,
+                                       struct cbx_msg *const *msgs, size_t n)
+{
+    if (a->r == NULL || a->n != n || a->has_origin != (h->origin != NULL) ||
+        (h->origin != NULL && strcmp(a->origin, h->origin) != 0))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (a->msgs[i] != msgs[i])
+            return NULL;
+    return a->r;
+}
+
+/* Keeps r as this thread's answer for msgs; the caller's reference passes to
+ * the entry. */
+static void share_keep(struct shared_answer *a, const struct cbx_hold *h, struct MHD_Response *r,
+                       struct cbx_msg *const *msgs, size_t n)
+{
+    share_clear(a);
+    a->r = r;
+    for (size_t i = 0; i < n; i++)
+        a->msgs[i] = cbx_msg_ref(msgs[i]);
+    a->n = n;
+    a->has_origin = h->origin != NULL;
+    if (h->origin != NULL)
+        snprintf(a->origin, sizeof a->origin, "%s", h->origin);
+}
+
+/* ---- answering -------------------------------------------------------- */
+
 /* Long-poll: answer once, with what subscribe found or what arrived. */
 static bool produce_poll(struct cbx_hold *h)
 {
@@ -157,7 +253,18 @@ static bool produce_poll(struct cbx_hold *h)
     } else if (flags & CBX_W_KICK) {
         add_kick(h);
     } else {
-        cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
+        struct shared_answer *a = shareable(h, n) ? share_mine() : NULL;
+        if (a == NULL || (h->shared = share_find(a, h, scratch, n)) == NULL) {
+            cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
+            struct MHD_Response *r = a != NULL && h->out.ok
+                ? MHD_create_response_from_buffer(h->out.len, h->out.s, MHD_RESPMEM_MUST_FREE) : NULL;
+            if (r != NULL) {
+                cbx_buf_init(&h->out); /* the response owns the bytes now */
+                add_headers(r, h);
+                share_keep(a, h, r, scratch, n); /* our reference passes to the entry */
+                h->shared = r;
+            }
+        }
     }
     note_sent(h, scratch, n);
     scratch_put(scratch, stackbuf);
@@ -376,6 +483,11 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
         if (hold_wait(h))
             return MHD_YES; /* suspended */
     uncount(h);
+    if (h->shared != NULL && !h->failed) {
+        r = h->shared; /* this thread's entry keeps its reference */
+        h->shared = NULL;
+        return MHD_queue_response(c, MHD_HTTP_OK, r);
+    }
     if (h->failed || !h->out.ok || h->out.len == 0)
         return MHD_NO; /* the browser went away (or no memory): close the connection */
     r = MHD_create_response_from_buffer(h->out.len, h->out.s, MHD_RESPMEM_MUST_FREE);
@@ -514,11 +626,32 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
     return empty;
 }
 
+/* libmicrohttpd 0.9.75 (and later) reads up to 128 epoll events per call and,
+ * when it got exactly 128, waits again with the full timeout before it
+ * serves the connections it already found ready: after a burst (a fan-out)
+ * up to 127 of them can sit unserved, a browser's next request unread, until
+ * the next event reaches that thread. Resuming any connection suspended on
+ * that thread is such an event, and a resumed hold with nothing to do simply
+ * suspends again. So every tick resumes a spread of about TICK_POKES held
+ * requests; with connections spread over the pool threads, each thread gets
+ * some. docs/THREADS.md ("A stalled epoll loop"). */
+#define TICK_POKES 16
+
+static void poke(struct cbx_hold *h)
+{
+    pthread_mutex_lock(&h->w.mu);
+    wake_pool(&h->w);
+    pthread_mutex_unlock(&h->w.mu);
+}
+
 void cbx_hold_tick(struct cbx_server *s, int64_t now)
 {
     int64_t beat = s->cfg.heartbeat * 1000000;
+    size_t stride, phase;
 
     pthread_mutex_lock(&s->reg_mu);
+    stride = s->reg_nbuckets > TICK_POKES ? s->reg_nbuckets / TICK_POKES : 1;
+    phase = s->tick_count++ % stride;
     for (size_t i = 0; i < s->reg_nbuckets; i++) {
         for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next) {
             if (!h->deadline_signalled && now >= h->deadline_us) {
@@ -527,6 +660,8 @@ void cbx_hold_tick(struct cbx_server *s, int64_t now)
             } else if (h->transport != CBX_T_POLL && now - atomic_load(&h->last_write_us) >= beat) {
                 atomic_store(&h->last_write_us, now);
                 cbx_waiter_signal(&h->w, CBX_W_HEARTBEAT, NULL);
+            } else if (s->cfg.threads == CBX_THREADS_POOL && i % stride == phase) {
+                poke(h);
             }
         }
     }

@@ -65,6 +65,7 @@ struct cbx_server {
     pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0 */
     struct cbx_hold **reg_buckets;
     size_t reg_nbuckets, reg_count;
+    size_t tick_count;          /* reaper ticks; guarded by reg_mu */
     _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
     _Atomic uint64_t admitted;     /* browser connections let in (max-connections) */
 

@@ -355,6 +355,49 @@ class BrowserErrors(DaemonTest):
             self.assertEqual(hdr["access-control-expose-headers"], "Retry-After")
 
 
+class FanOutAnswers(DaemonTest):
+    """Long-polls that get the same messages share one prepared answer per
+    thread (hold.c); each still gets its own Origin's CORS headers, and the
+    next message is a new answer, not the kept one."""
+    ARGS = ["--cors-origins", "https://app.example https://other.example"]
+
+    def poll_all(self, origins, since):
+        results = [None] * len(origins)
+
+        def poller(i):
+            hdr = {"Origin": origins[i]} if origins[i] else None
+            results[i] = self.d.poll("fan", since=since, timeout=20, headers=hdr)
+
+        threads = [threading.Thread(target=poller, args=(i,)) for i in range(len(origins))]
+        for t in threads:
+            t.start()
+        return threads, results
+
+    def test_same_message_to_many(self):
+        origins = ["https://app.example", None, "https://other.example", "https://app.example",
+                   "https://evil.example", None, "https://other.example", "https://app.example"]
+        base = self.d.pub("other", "start")
+        for round_ in range(3):
+            threads, results = self.poll_all(origins, base)
+            self.d.wait_held(len(origins))
+            base = self.d.pub("fan", {"round": round_})
+            for t in threads:
+                t.join(30)
+            for origin, (st, hdr, body) in zip(origins, results):
+                self.assertEqual(st, 200)
+                self.assertEqual(json.loads(body), [msg(base, "fan", {"round": round_})])
+                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-length"], str(len(body)))
+                if origin in ("https://app.example", "https://other.example"):
+                    self.assertEqual(hdr["access-control-allow-origin"], origin)
+                else:
+                    self.assertNotIn("access-control-allow-origin", hdr)
+        # a long-poll that resumes from an older id gets both messages, not the kept answer
+        second = self.d.pub("fan", "two")
+        st, _, body = self.d.poll("fan", since=base - 1, timeout=0)
+        self.assertEqual(json.loads(body), [msg(base, "fan", {"round": 2}), msg(second, "fan", "two")])
+
+
 class StaticFiles(DaemonTest):
     def test_client_files_are_served_as_committed(self):
         js = os.path.join(ROOT, "clients", "js")
