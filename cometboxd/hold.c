@@ -27,7 +27,6 @@ struct cbx_hold {
     struct MHD_Connection *conn;
     const char *origin;        /* Access-Control-Allow-Origin to send, or NULL; valid for the request */
     uint64_t client_id;
-    char addr[64];
     int64_t since_real_us;     /* connected since (wall clock) */
     int64_t deadline_us;       /* monotonic: long-poll timeout, or stream-max-age */
     _Atomic int64_t last_write_us; /* monotonic; the reaper's heartbeat clock */
@@ -36,6 +35,12 @@ struct cbx_hold {
 
     /* guarded by w.mu */
     bool suspended;            /* pool mode: suspended in the reader */
+
+    /* pool mode: the pool thread that serves this connection (set once, in
+     * that thread) and the link in its list of holds to resume (home->mu) */
+    struct pool_thread *home;
+    struct cbx_hold *relay_next;
+    bool relayed;
     pthread_cond_t cond;       /* per-connection mode: the reader waits here */
 
     /* owned by the reader (one thread at a time, per libmicrohttpd) */
@@ -55,16 +60,6 @@ static struct cbx_hold *hold_of(struct cbx_waiter *w)
 }
 
 /* ---- wake-up: the two modes ------------------------------------------- */
-
-static void wake_pool(struct cbx_waiter *w)
-{
-    struct cbx_hold *h = hold_of(w);
-
-    if (h->suspended) {
-        h->suspended = false;
-        MHD_resume_connection(h->conn);
-    }
-}
 
 static void wake_thread(struct cbx_waiter *w)
 {
@@ -155,9 +150,6 @@ struct shared_answer {
     char origin[256];
 };
 
-static pthread_key_t share_key;
-static pthread_once_t share_once = PTHREAD_ONCE_INIT;
-
 static void share_clear(struct shared_answer *a)
 {
     if (a->r != NULL)
@@ -168,36 +160,130 @@ static void share_clear(struct shared_answer *a)
     a->n = 0;
 }
 
-static void share_free(void *p)
-{
-    share_clear(p);
-    free(p);
-}
-
-static void share_key_init(void)
-{
-    if (pthread_key_create(&share_key, share_free) != 0)
-        cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared");
-}
-
 static bool shareable(const struct cbx_hold *h, size_t n)
 {
     return h->srv->cfg.threads == CBX_THREADS_POOL && h->w.n_gaps == 0 && n > 0 && n <= SHARE_MAX &&
            (h->origin == NULL || strlen(h->origin) < sizeof ((struct shared_answer *)0)->origin);
 }
 
-/* This thread's entry (made on first use), or NULL. */
-static struct shared_answer *share_mine(void)
-{
-    struct shared_answer *a;
+/* ---- pool threads ------------------------------------------------------ */
 
-    pthread_once(&share_once, share_key_init);
-    a = pthread_getspecific(share_key);
-    if (a == NULL && (a = calloc(1, sizeof *a)) != NULL && pthread_setspecific(share_key, a) != 0) {
-        free(a);
-        a = NULL;
+/* What each libmicrohttpd pool thread keeps: made on first use in that
+ * thread, freed when it exits, after libmicrohttpd closed its connections. */
+struct pool_thread {
+    pthread_mutex_t mu;
+    struct cbx_hold *relay;    /* guarded by mu: woken holds this thread is to resume */
+    bool leader_out;           /* guarded by mu: a hold was resumed by another thread and none of our callbacks ran since */
+    struct shared_answer share; /* this thread only */
+};
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+
+static void thread_free(void *p)
+{
+    struct pool_thread *t = p;
+
+    share_clear(&t->share);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+static void thread_key_init(void)
+{
+    if (pthread_key_create(&thread_key, thread_free) != 0)
+        cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared");
+}
+
+/* This thread's entry (made on first use), or NULL. */
+static struct pool_thread *thread_mine(void)
+{
+    struct pool_thread *t;
+
+    pthread_once(&thread_once, thread_key_init);
+    t = pthread_getspecific(thread_key);
+    if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
+        pthread_mutex_init(&t->mu, NULL);
+        if (pthread_setspecific(thread_key, t) != 0) {
+            pthread_mutex_destroy(&t->mu);
+            free(t);
+            t = NULL;
+        }
     }
-    return a;
+    return t;
+}
+
+/* Resumes the holds other threads woke for this one (see wake_pool). Called
+ * by this thread at the start of each of our callbacks. */
+static void relay_drain(struct pool_thread *t)
+{
+    struct cbx_hold *list;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    list = t->relay;
+    t->relay = NULL;
+    t->leader_out = false;
+    for (struct cbx_hold *h = list; h != NULL; h = h->relay_next)
+        h->relayed = false;
+    pthread_mutex_unlock(&t->mu);
+    while (list != NULL) {
+        struct cbx_hold *next = list->relay_next; /* still suspended: nothing frees it */
+        MHD_resume_connection(list->conn);
+        list = next;
+    }
+}
+
+/* A hold that ends must not stay on its thread's list. */
+static void relay_forget(struct cbx_hold *h)
+{
+    struct pool_thread *t = h->home;
+
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (h->relayed) {
+        struct cbx_hold **pp = &t->relay;
+        while (*pp != h)
+            pp = &(*pp)->relay_next;
+        *pp = h->relay_next;
+        h->relayed = false;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Resuming a connection from another thread takes the pool thread's
+ * connection lock, which the pool thread holds while it walks all its
+ * suspended connections: a publisher that resumes thousands of browsers one
+ * by one keeps meeting that lock. So a publisher resumes one hold per pool
+ * thread (the leader) and queues the others on the thread; the thread itself
+ * resumes them as soon as it runs any of our callbacks, which the leader's
+ * resume guarantees. docs/THREADS.md ("Waking held requests"). */
+static void wake_pool(struct cbx_waiter *w)
+{
+    struct cbx_hold *h = hold_of(w);
+    struct pool_thread *t = h->home;
+
+    if (!h->suspended)
+        return;
+    h->suspended = false;
+    if (t != NULL && t != thread_mine()) {
+        bool queued;
+        pthread_mutex_lock(&t->mu);
+        queued = t->leader_out;
+        if (queued) {
+            h->relay_next = t->relay;
+            t->relay = h;
+            h->relayed = true;
+        } else {
+            t->leader_out = true;
+        }
+        pthread_mutex_unlock(&t->mu);
+        if (queued)
+            return;
+    }
+    MHD_resume_connection(h->conn);
 }
 
 static struct MHD_Response *share_find(const struct shared_answer *a, const struct cbx_hold *h,
@@ -253,7 +339,7 @@ static bool produce_poll(struct cbx_hold *h)
     } else if (flags & CBX_W_KICK) {
         add_kick(h);
     } else {
-        struct shared_answer *a = shareable(h, n) ? share_mine() : NULL;
+        struct shared_answer *a = shareable(h, n) && h->home != NULL ? &h->home->share : NULL;
         if (a == NULL || (h->shared = share_find(a, h, scratch, n)) == NULL) {
             cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
             struct MHD_Response *r = a != NULL && h->out.ok
@@ -341,6 +427,7 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct cbx_hold *h = cls;
 
     (void)pos;
+    relay_drain(h->home);
     for (;;) {
         if (h->out_off < h->out.len) {
             size_t n = h->out.len - h->out_off;
@@ -479,6 +566,7 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
+    relay_drain(h->home);
     while (!produce_poll(h))
         if (hold_wait(h))
             return MHD_YES; /* suspended */
@@ -535,11 +623,11 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)s->cfg.queue_max_messages * p->queues.n;
     if (s->cfg.threads == CBX_THREADS_POOL) {
         h->w.wake = wake_pool;
+        h->home = thread_mine(); /* a connection stays on its pool thread */
     } else {
         h->w.wake = wake_thread;
         pthread_cond_init(&h->cond, NULL);
     }
-    peer_address(c, h->addr, sizeof h->addr);
     conn = cbx_conn_of(c);
     h->client_id = conn != NULL ? conn->id : 0; /* the connection's id, watched by the reaper */
 
@@ -592,9 +680,14 @@ enum MHD_Result cbx_hold_continue(struct MHD_Connection *c, struct cbx_hold *h)
 void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
 {
     cbx_qmap_unsubscribe(s->qmap, &h->w);
-    if (cbx_log_enabled(CBX_LOG_DEBUG))
+    relay_forget(h);
+    relay_drain(h->home); /* this may have been the leader */
+    if (cbx_log_enabled(CBX_LOG_DEBUG)) {
+        char addr[64];
+        peer_address(h->conn, addr, sizeof addr);
         cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)h->client_id,
-                cbx_transport_names[h->transport], h->addr, h->failed || !clean ? "browser went away" : "answered");
+                cbx_transport_names[h->transport], addr, h->failed || !clean ? "browser went away" : "answered");
+    }
     uncount(h);
     reg_remove(s, h);
     hold_free(h);
@@ -699,7 +792,7 @@ enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_c
             if (!match)
                 continue;
             r->id = h->client_id;
-            snprintf(r->addr, sizeof r->addr, "%s", h->addr);
+            peer_address(h->conn, r->addr, sizeof r->addr); /* formatted here, not per request */
             r->transport = h->transport;
             r->cursor = atomic_load(&h->cursor);
             r->since_us = h->since_real_us;
