@@ -101,7 +101,10 @@ void lg_report(double wall_s)
 		double pub_s = 0;
 		long pub_msgs = 0;
 		for (int r = 1; r < lg_s.total_rounds && nr < 4096; r++) {
-			if (!lg_s.round_first_pub[r])
+			/* a round nobody received has no completion time (its
+			 * messages count as missing) */
+			if (!lg_s.round_first_pub[r] ||
+			    lg_s.round_last_recv[r] < lg_s.round_first_pub[r])
 				continue;
 			rt[nr++] = (uint32_t)(lg_s.round_last_recv[r] -
 					      lg_s.round_first_pub[r]);

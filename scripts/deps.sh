@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh - installs what cometbox needs from Debian's packages (and the
 # browser tests' npm packages). Installs only what is missing; needs root
-# for apt-get. Usage: scripts/deps.sh [run|test]   (default: test)
+# for apt-get. Usage: scripts/deps.sh [run|test|bench]   (default: test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +9,12 @@ what=${1:-test}
 build=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libexpat1-dev nettle-dev python3 curl scdoc)
 test_extra=(chromium php-cli php-curl php-xml php-mbstring phpunit php8.2-dev valgrind
             nginx-light libnginx-mod-nchan clang libclang-rt-14-dev)
+bench_extra=(nginx-light libnginx-mod-nchan gnuplot-nox iproute2)
 pkgs=("${build[@]}")
 if [ "$what" = test ]; then
     pkgs+=("${test_extra[@]}")
+elif [ "$what" = bench ]; then
+    pkgs+=("${bench_extra[@]}")
 fi
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
