@@ -27,6 +27,7 @@ struct cbx_hold {
     struct MHD_Connection *conn;
     const char *origin;        /* Access-Control-Allow-Origin to send, or NULL; valid for the request */
     uint64_t client_id;
+    struct cbx_conn *cconn;    /* the connection's context, or NULL; lives longer than the hold */
     int64_t since_real_us;     /* connected since (wall clock) */
     int64_t deadline_us;       /* monotonic: long-poll timeout, or stream-max-age */
     _Atomic int64_t last_write_us; /* monotonic; the reaper's heartbeat clock */
@@ -73,6 +74,7 @@ static bool hold_wait(struct cbx_hold *h)
 {
     bool suspended = false;
 
+    cbx_conn_watch(h->srv, h->cconn); /* before the first wait: a closed peer must end it */
     pthread_mutex_lock(&h->w.mu);
     if (h->w.n_inbox == 0 && h->w.flags == 0) {
         if (h->srv->cfg.threads == CBX_THREADS_POOL) {
@@ -195,6 +197,13 @@ static void thread_key_init(void)
         cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared");
 }
 
+/* This thread's entry, or NULL when it has none (not a pool thread). */
+static struct pool_thread *thread_peek(void)
+{
+    pthread_once(&thread_once, thread_key_init);
+    return pthread_getspecific(thread_key);
+}
+
 /* This thread's entry (made on first use), or NULL. */
 static struct pool_thread *thread_mine(void)
 {
@@ -260,15 +269,16 @@ static void relay_forget(struct cbx_hold *h)
  * thread (the leader) and queues the others on the thread; the thread itself
  * resumes them as soon as it runs any of our callbacks, which the leader's
  * resume guarantees. docs/THREADS.md ("Waking held requests"). */
-static void wake_pool(struct cbx_waiter *w)
+/* Resumes h, or queues it on its pool thread when relay is set and another
+ * hold of that thread is already on its way. Called with h->w.mu held. */
+static void resume_hold(struct cbx_hold *h, bool relay)
 {
-    struct cbx_hold *h = hold_of(w);
     struct pool_thread *t = h->home;
 
     if (!h->suspended)
         return;
     h->suspended = false;
-    if (t != NULL && t != thread_mine()) {
+    if (relay && t != NULL && t != thread_peek()) {
         bool queued;
         pthread_mutex_lock(&t->mu);
         queued = t->leader_out;
@@ -284,6 +294,11 @@ static void wake_pool(struct cbx_waiter *w)
             return;
     }
     MHD_resume_connection(h->conn);
+}
+
+static void wake_pool(struct cbx_waiter *w)
+{
+    resume_hold(hold_of(w), true);
 }
 
 static struct MHD_Response *share_find(const struct shared_answer *a, const struct cbx_hold *h,
@@ -629,6 +644,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         pthread_cond_init(&h->cond, NULL);
     }
     conn = cbx_conn_of(c);
+    h->cconn = conn;
     h->client_id = conn != NULL ? conn->id : 0; /* the connection's id, watched by the reaper */
 
     reg_add(s, h); /* before subscribing, so a stop signals it */
@@ -733,7 +749,7 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
 static void poke(struct cbx_hold *h)
 {
     pthread_mutex_lock(&h->w.mu);
-    wake_pool(&h->w);
+    resume_hold(h, false); /* an event on its thread even while a leader is out */
     pthread_mutex_unlock(&h->w.mu);
 }
 

@@ -129,11 +129,28 @@ struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* A browser connection gets a struct cbx_conn: its id, its address's entry
- * for max-connections-per-ip, and a place in the reaper's epoll set, watched
- * for a closed peer (EPOLLRDHUP, edge-triggered, data = the id) for the
- * connection's whole life: one epoll_ctl per connection, none per request.
- * The registration goes away by itself when libmicrohttpd closes the socket. */
+/* A browser connection gets a struct cbx_conn: its id and its address's
+ * entry for max-connections-per-ip. The first time one of its requests is
+ * about to wait, it also gets a place in the reaper's epoll set, watched for
+ * a closed peer (EPOLLRDHUP, edge-triggered, data = the id) for the rest of
+ * its life: one epoll_ctl per connection that ever waits, none per request
+ * and none for a connection answered at once (a browser that comes back to
+ * pending messages). A peer that closed before the registration is reported
+ * at once by epoll. The registration goes away by itself when
+ * libmicrohttpd closes the socket. */
+void cbx_conn_watch(struct cbx_server *s, struct cbx_conn *conn)
+{
+    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET };
+
+    if (conn == NULL || conn->watched || conn->fd < 0)
+        return;
+    conn->watched = true;
+    ev.data.u64 = conn->id;
+    if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, conn->fd, &ev) != 0)
+        cbx_log(CBX_LOG_WARN, "connection %llu: cannot watch its socket: %s", (unsigned long long)conn->id,
+                strerror(errno));
+}
+
 static void on_browser_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                                   enum MHD_ConnectionNotificationCode toe)
 {
@@ -148,12 +165,7 @@ static void on_browser_connection(void *cls, struct MHD_Connection *c, void **so
             return; /* the handler refuses requests of a connection without one */
         conn->id = atomic_fetch_add(&s->next_conn_id, 1) + 1;
         conn->ip = cbx_ips_acquire(s->ips, c);
-        if (ci != NULL) {
-            struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.u64 = conn->id };
-            if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0)
-                cbx_log(CBX_LOG_WARN, "connection %llu: cannot watch its socket: %s", (unsigned long long)conn->id,
-                        strerror(errno));
-        }
+        conn->fd = ci != NULL ? ci->connect_fd : -1;
         *socket_context = conn;
     } else {
         atomic_fetch_sub(&s->ctr.browser_connections, 1);

@@ -164,9 +164,14 @@ struct cbx_conn {
     uint64_t id;
     void *ip;       /* its address's entry in the table below */
     bool admitted;  /* counted against max-connections and max-connections-per-ip */
+    int fd;         /* the socket, or -1 */
+    bool watched;   /* in the reaper's epoll set (only the connection's own thread touches it) */
 };
 /* The connection of a request, or NULL. */
 struct cbx_conn *cbx_conn_of(struct MHD_Connection *c);
+/* Puts the connection in the reaper's epoll set, once: called by a request
+ * about to wait, so a browser that goes away while held is noticed. */
+void cbx_conn_watch(struct cbx_server *s, struct cbx_conn *conn);
 
 /* limits.c: connections per client address. Connections are counted when
  * they are admitted (at their first request), not when accepted, so a burst

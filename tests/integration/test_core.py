@@ -461,6 +461,27 @@ class Lifecycle(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_browser_that_closes_right_after_its_request_is_freed(self):
+        # the connection is watched for a closed peer only when its request
+        # is about to wait: a peer that is already gone must still be seen
+        d = Daemon("--log-level", "debug")
+        try:
+            closed = re.compile(r"client \d+ \((long-poll|stream|sse), [^)]*\) closed: ")
+            for path, transport in (("/poll/gone2?timeout=60", "long-poll"), ("/stream/gone2", "stream"),
+                                    ("/events/gone2", "sse")):
+                before = d.count(closed)
+                sock = socket.create_connection((d.bhost, d.bport))
+                sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                sock.close()
+                deadline = time.monotonic() + 2
+                while d.count(closed) == before and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                self.assertEqual(d.count(closed), before + 1, path + "\n" + d.log)
+                d.wait_held(0, transport, timeout=1)
+            self.assertEqual(d.stop()[0], 0)
+        finally:
+            d.cleanup()
+
     def test_ids_after_restart_are_above_every_id_before(self):
         d = Daemon()
         try:
