@@ -452,9 +452,14 @@ def render(here):
            "messages per POST and Nchan one message per POST, so a "
            "message's latency, counted from the send of the POST that "
            "carries it, includes up to a whole batch for cometboxd and "
-           "one message for Nchan; the round time compares the same work. "
-           "`cbx-loadgen --batch 1` measures cometboxd with single "
-           "POSTs."]
+           "one message for Nchan, and, since 8 connections post batches "
+           "faster than any server here delivers them, the time the "
+           "message waited behind earlier batches; the round time "
+           "compares the same work. `cbx-loadgen --batch 1` measures "
+           "cometboxd with single POSTs.", "",
+           "Why the targets that are not met are not, with system call "
+           "counts and profiles: bench/README.md (\"Targets not met\") "
+           "and docs/THREADS.md (\"Choosing the mode\")."]
     if made:
         md += ["", "## Plots", ""] + ["![%s](%s)" % (m, m) for m in made]
     md += ["", "## Mailboxes and fan-out", "",
@@ -515,8 +520,10 @@ def render(here):
                "| server | message (first distinct ones) | runs | lines in "
                "those runs |", "|---|---|---|---|"]
         for (cfg, msg), (n_runs, lines) in sorted(logs.items()):
-            md.append("| %s | `%s` | %d | %d |" % (cfg, msg.replace("|", "/"),
-                                                   n_runs, lines))
+            # nginx writes a NUL into some of these lines: shown as \x00
+            shown = "".join(c if c >= " " else "\\x%02x" % ord(c)
+                            for c in msg.replace("|", "/"))
+            md.append("| %s | `%s` | %d | %d |" % (cfg, shown, n_runs, lines))
         md.append("")
     errs = [r for r in recs if not r.get("ok")]
     if errs:
