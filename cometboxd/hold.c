@@ -36,13 +36,13 @@ struct cbx_hold {
 
     /* guarded by w.mu */
     bool suspended;            /* pool mode: suspended in the reader */
+    pthread_cond_t cond;       /* per-connection mode: the reader waits here */
 
     /* pool mode: the pool thread that serves this connection (set once, in
      * that thread) and the link in its list of holds to resume (home->mu) */
     struct pool_thread *home;
     struct cbx_hold *relay_next;
     bool relayed;
-    pthread_cond_t cond;       /* per-connection mode: the reader waits here */
 
     /* owned by the reader (one thread at a time, per libmicrohttpd) */
     struct cbx_buf out;
@@ -194,7 +194,7 @@ static void thread_free(void *p)
 static void thread_key_init(void)
 {
     if (pthread_key_create(&thread_key, thread_free) != 0)
-        cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared");
+        cbx_log(CBX_LOG_WARN, "no thread key: long-poll answers are not shared, every wake-up resumes directly");
 }
 
 /* This thread's entry, or NULL when it has none (not a pool thread). */
@@ -222,7 +222,7 @@ static struct pool_thread *thread_mine(void)
     return t;
 }
 
-/* Resumes the holds other threads woke for this one (see wake_pool). Called
+/* Resumes the holds other threads woke for this one (see resume_hold). Called
  * by this thread at the start of each of our callbacks. */
 static void relay_drain(struct pool_thread *t)
 {
@@ -268,8 +268,9 @@ static void relay_forget(struct cbx_hold *h)
  * by one keeps meeting that lock. So a publisher resumes one hold per pool
  * thread (the leader) and queues the others on the thread; the thread itself
  * resumes them as soon as it runs any of our callbacks, which the leader's
- * resume guarantees. docs/THREADS.md ("Waking held requests"). */
-/* Resumes h, or queues it on its pool thread when relay is set and another
+ * resume guarantees. docs/THREADS.md ("Waking held requests").
+ *
+ * Resumes h, or queues it on its pool thread when relay is set and another
  * hold of that thread is already on its way. Called with h->w.mu held. */
 static void resume_hold(struct cbx_hold *h, bool relay)
 {
