@@ -409,6 +409,19 @@ def plot(here, res):
     return made
 
 
+def repeat_note(res):
+    """Says how many runs each rounds cell is the median of, if more than one."""
+    reps = sorted({r.get("repeats", 1) for r in res.idx.values()
+                   if r.get("scenario") in ("mailbox", "fanout")})
+    if reps == [1] or not reps:
+        return ""
+    return (" Each cell is the run with the median round time of %s runs "
+            "with a fresh server each (`bench/run --repeat`); the round "
+            "times and CPU of every run are in results.jsonl "
+            "(`round_ms_p50_all`, `cpu_us_per_msg_all`)."
+            % " or ".join(str(r) for r in reps))
+
+
 def render(here):
     recs = load_jsonl(os.path.join(here, "results.jsonl"))
     runs = load_jsonl(os.path.join(here, "runs.jsonl"))
@@ -472,7 +485,7 @@ def render(here):
            "the total) after one warm-up round; latency is per (subscriber, message), from the "
            "publish request's send to receipt; round time from the first "
            "publish to the last receipt. CPU per delivered message over "
-           "the measured rounds.", ""]
+           "the measured rounds." + repeat_note(res), ""]
     for sc in ("mailbox", "fanout"):
         for t in ("lp", "stream", "sse"):
             if not any(k[1] == sc and k[2] == t for k in res.idx):
