@@ -222,7 +222,7 @@ static struct pool_thread *thread_mine(void)
     return t;
 }
 
-/* Resumes the holds other threads woke for this one (see resume_hold). Called
+/* Resumes the holds other threads woke for this one (see wake_pool). Called
  * by this thread at the start of each of our callbacks. */
 static void relay_drain(struct pool_thread *t)
 {
@@ -269,17 +269,16 @@ static void relay_forget(struct cbx_hold *h)
  * thread (the leader) and queues the others on the thread; the thread itself
  * resumes them as soon as it runs any of our callbacks, which the leader's
  * resume guarantees. docs/THREADS.md ("Waking held requests").
- *
- * Resumes h, or queues it on its pool thread when relay is set and another
- * hold of that thread is already on its way. Called with h->w.mu held. */
-static void resume_hold(struct cbx_hold *h, bool relay)
+ * Called with w->mu held. */
+static void wake_pool(struct cbx_waiter *w)
 {
+    struct cbx_hold *h = hold_of(w);
     struct pool_thread *t = h->home;
 
     if (!h->suspended)
         return;
     h->suspended = false;
-    if (relay && t != NULL && t != thread_peek()) {
+    if (t != NULL && t != thread_peek()) {
         bool queued;
         pthread_mutex_lock(&t->mu);
         queued = t->leader_out;
@@ -295,11 +294,6 @@ static void resume_hold(struct cbx_hold *h, bool relay)
             return;
     }
     MHD_resume_connection(h->conn);
-}
-
-static void wake_pool(struct cbx_waiter *w)
-{
-    resume_hold(hold_of(w), true);
 }
 
 static struct MHD_Response *share_find(const struct shared_answer *a, const struct cbx_hold *h,
@@ -736,32 +730,11 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
     return empty;
 }
 
-/* libmicrohttpd 0.9.75 (and later) reads up to 128 epoll events per call and,
- * when it got exactly 128, waits again with the full timeout before it
- * serves the connections it already found ready: after a burst (a fan-out)
- * up to 127 of them can sit unserved, a browser's next request unread, until
- * the next event reaches that thread. Resuming any connection suspended on
- * that thread is such an event, and a resumed hold with nothing to do simply
- * suspends again. So every tick resumes a spread of about TICK_POKES held
- * requests; with connections spread over the pool threads, each thread gets
- * some. docs/THREADS.md ("A stalled epoll loop"). */
-#define TICK_POKES 16
-
-static void poke(struct cbx_hold *h)
-{
-    pthread_mutex_lock(&h->w.mu);
-    resume_hold(h, false); /* an event on its thread even while a leader is out */
-    pthread_mutex_unlock(&h->w.mu);
-}
-
 void cbx_hold_tick(struct cbx_server *s, int64_t now)
 {
     int64_t beat = s->cfg.heartbeat * 1000000;
-    size_t stride, phase;
 
     pthread_mutex_lock(&s->reg_mu);
-    stride = s->reg_nbuckets > TICK_POKES ? s->reg_nbuckets / TICK_POKES : 1;
-    phase = s->tick_count++ % stride;
     for (size_t i = 0; i < s->reg_nbuckets; i++) {
         for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next) {
             if (!h->deadline_signalled && now >= h->deadline_us) {
@@ -770,8 +743,6 @@ void cbx_hold_tick(struct cbx_server *s, int64_t now)
             } else if (h->transport != CBX_T_POLL && now - atomic_load(&h->last_write_us) >= beat) {
                 atomic_store(&h->last_write_us, now);
                 cbx_waiter_signal(&h->w, CBX_W_HEARTBEAT, NULL);
-            } else if (s->cfg.threads == CBX_THREADS_POOL && i % stride == phase) {
-                poke(h);
             }
         }
     }

@@ -122,11 +122,14 @@ static void on_publish_connection(void *cls, struct MHD_Connection *c, void **so
         atomic_fetch_sub(&s->ctr.publish_connections, 1);
 }
 
+/* The context of the reaper's wake-up connections (reaper.c): not a browser. */
+static struct cbx_conn wake_conn;
+
 struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-    return ci != NULL ? ci->socket_context : NULL;
+    return ci != NULL && ci->socket_context != &wake_conn ? ci->socket_context : NULL;
 }
 
 /* A browser connection gets a struct cbx_conn: its id and its address's
@@ -159,6 +162,11 @@ static void on_browser_connection(void *cls, struct MHD_Connection *c, void **so
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (cbx_reaper_is_wake(s, ai != NULL ? ai->client_addr : NULL)) {
+            *socket_context = &wake_conn; /* not counted; it closes at once */
+            return;
+        }
         atomic_fetch_add(&s->ctr.browser_connections, 1);
         conn = calloc(1, sizeof *conn);
         if (conn == NULL)
@@ -167,7 +175,7 @@ static void on_browser_connection(void *cls, struct MHD_Connection *c, void **so
         conn->ip = cbx_ips_acquire(s->ips, c);
         conn->fd = ci != NULL ? ci->connect_fd : -1;
         *socket_context = conn;
-    } else {
+    } else if (conn != &wake_conn) {
         atomic_fetch_sub(&s->ctr.browser_connections, 1);
         if (conn != NULL) {
             if (conn->admitted)

@@ -202,6 +202,7 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
     s->browser_fd = cbx_listen_tcp(s->cfg.listen, s->browser_url, sizeof s->browser_url, err, errlen);
     if (s->browser_fd < 0)
         return -1;
+    cbx_reaper_target(s, s->browser_fd);
     s->publish_fd = cbx_listen_tcp(s->cfg.publish_listen, s->publish_url, sizeof s->publish_url, err, errlen);
     if (s->publish_fd < 0)
         return -1;

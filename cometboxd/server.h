@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../common/buf.h"
 #include "../common/config.h"
@@ -65,7 +66,6 @@ struct cbx_server {
     pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0 */
     struct cbx_hold **reg_buckets;
     size_t reg_nbuckets, reg_count;
-    size_t tick_count;          /* reaper ticks; guarded by reg_mu */
     _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
     _Atomic uint64_t admitted;     /* browser connections let in (max-connections) */
 
@@ -75,6 +75,13 @@ struct cbx_server {
     pthread_t reaper;
     bool reaper_started;
     int reaper_pipe[2];           /* written to stop the reaper */
+    /* pool mode: the reaper's wake-up connection to the browser port
+     * (docs/THREADS.md, "A stalled epoll loop"); wake_addr is written
+     * before wake_ready is set, then read-only */
+    struct sockaddr_storage wake_addr;
+    socklen_t wake_len;
+    _Atomic bool wake_ready;
+    _Atomic unsigned wake_port;   /* local port of the current one, not counted as a browser */
 };
 
 /* listen.c: makes a listening TCP socket for "HOST:PORT", "*:PORT" or
@@ -191,6 +198,12 @@ void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
 
 /* reaper.c */
 int cbx_reaper_start(struct cbx_server *s);
+/* Records where the reaper's wake-up connections go: the browser port's
+ * address, with the loopback address for a wildcard. Call once the
+ * browser socket listens. */
+void cbx_reaper_target(struct cbx_server *s, int listen_fd);
+/* True when a new browser connection from addr is the reaper's own. */
+bool cbx_reaper_is_wake(struct cbx_server *s, const struct sockaddr *addr);
 void cbx_reaper_stop(struct cbx_server *s);
 
 /* Request context kinds, so the completion callback knows what it got. */

@@ -474,6 +474,31 @@ class Lifecycle(unittest.TestCase):
         self._closing_browsers_are_freed(
             "gone2", re.compile(r"client \d+ \((long-poll|stream|sse), [^)]*\) closed: "), False)
 
+    def test_browser_connection_gauge_stays_exact_over_reaper_ticks(self):
+        # in pool mode the reaper connects to the browser port at each tick
+        # (docs/THREADS.md, "A stalled epoll loop"); those connections are
+        # not browsers and must neither show nor drift the gauge
+        d = Daemon()
+        try:
+            sock = socket.create_connection((d.bhost, d.bport))
+            sock.sendall(b"GET /poll/gauge?timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+            d.wait_held(1)
+            seen = set()
+            end = time.monotonic() + 1.5  # about 7 ticks
+            while time.monotonic() < end:
+                seen.add(d.metrics()["cometbox_browser_connections"])
+                time.sleep(0.05)
+            self.assertEqual(seen, {1.0})
+            sock.close()
+            d.wait_held(0, timeout=3)
+            deadline = time.monotonic() + 3
+            while d.metrics()["cometbox_browser_connections"] != 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertEqual(d.metrics()["cometbox_browser_connections"], 0)
+            self.assertEqual(d.stop()[0], 0)
+        finally:
+            d.cleanup()
+
     def test_ids_after_restart_are_above_every_id_before(self):
         d = Daemon()
         try:
