@@ -381,6 +381,13 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
         struct cbx_waiter *w = l->w;
 
         pthread_mutex_lock(&w->mu);
+        if (w->flags & CBX_W_GONE) {
+            /* its browser went away and it is about to end: it must not
+             * take, and for a stream acknowledge, what that browser will
+             * never read */
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
         if (w->inbox_max != 0 && w->n_inbox >= w->inbox_max) {
             w->flags |= CBX_W_OVERFLOW;
         } else if (inbox_add(w, msg)) {

@@ -90,6 +90,36 @@ static void test_ids_and_delivery(void)
     cbx_qmap_destroy(m);
 }
 
+/* A stream whose browser went away (CBX_W_GONE, set by the reaper before
+ * the stream ends) takes no message and acknowledges none: a client that
+ * falls back to polling without an id still gets them as pending. */
+static void test_gone_stream_takes_nothing(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w;
+    char out[4096];
+
+    waiter_on(&w, "carol");
+    w.ack_on_deliver = true;
+    w.inbox_max = 100;
+    CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, SIZE_MAX, true), CBX_OK);
+    cbx_waiter_signal(&w, CBX_W_GONE, NULL);
+    uint64_t a = pub1(m, "carol", "one");
+    CHECK_INT(w.n_inbox, 0);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.acked, 0);
+    CHECK_INT(st.pending_messages, 1);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    struct cbx_waiter p;
+    char want[256];
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"carol\",\"data\":\"one\"}", (unsigned long long)a);
+    CHECK_STR(sub(m, "carol", false, 0, out, sizeof out, &p), want);
+    cbx_waiter_cleanup(&p);
+    cbx_qmap_destroy(m);
+}
+
 static void test_overflow_gap(void)
 {
     struct cbx_qmap *m = cbx_qmap_create(&lim);
@@ -283,6 +313,7 @@ static void test_stress(void)
 int main(void)
 {
     RUN(test_ids_and_delivery);
+    RUN(test_gone_stream_takes_nothing);
     RUN(test_overflow_gap);
     RUN(test_flush_and_expiry);
     RUN(test_max_queues);
