@@ -162,9 +162,10 @@ static void share_clear(struct shared_answer *a)
     a->n = 0;
 }
 
+/* Only pool threads have a home entry to keep the answer in. */
 static bool shareable(const struct cbx_hold *h, size_t n)
 {
-    return h->srv->cfg.threads == CBX_THREADS_POOL && h->w.n_gaps == 0 && n > 0 && n <= SHARE_MAX &&
+    return h->home != NULL && h->w.n_gaps == 0 && n > 0 && n <= SHARE_MAX &&
            (h->origin == NULL || strlen(h->origin) < sizeof ((struct shared_answer *)0)->origin);
 }
 
@@ -207,10 +208,8 @@ static struct pool_thread *thread_peek(void)
 /* This thread's entry (made on first use), or NULL. */
 static struct pool_thread *thread_mine(void)
 {
-    struct pool_thread *t;
+    struct pool_thread *t = thread_peek();
 
-    pthread_once(&thread_once, thread_key_init);
-    t = pthread_getspecific(thread_key);
     if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
         pthread_mutex_init(&t->mu, NULL);
         if (pthread_setspecific(thread_key, t) != 0) {
@@ -349,7 +348,7 @@ static bool produce_poll(struct cbx_hold *h)
     } else if (flags & CBX_W_KICK) {
         add_kick(h);
     } else {
-        struct shared_answer *a = shareable(h, n) && h->home != NULL ? &h->home->share : NULL;
+        struct shared_answer *a = shareable(h, n) ? &h->home->share : NULL;
         if (a == NULL || (h->shared = share_find(a, h, scratch, n)) == NULL) {
             cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
             struct MHD_Response *r = a != NULL && h->out.ok

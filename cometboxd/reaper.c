@@ -51,18 +51,25 @@ void cbx_reaper_target(struct cbx_server *s, int listen_fd)
     atomic_store(&s->wake_ready, true);
 }
 
+/* The port of an AF_INET or AF_INET6 address. */
+static unsigned port_of(const struct sockaddr *a)
+{
+    return ntohs(a->sa_family == AF_INET ? ((const struct sockaddr_in *)(const void *)a)->sin_port
+                                         : ((const struct sockaddr_in6 *)(const void *)a)->sin6_port);
+}
+
 bool cbx_reaper_is_wake(struct cbx_server *s, const struct sockaddr *addr)
 {
     unsigned port = atomic_load(&s->wake_port);
 
-    if (port == 0 || addr == NULL || !atomic_load(&s->wake_ready) || addr->sa_family != s->wake_addr.ss_family)
+    if (port == 0 || addr == NULL || !atomic_load(&s->wake_ready) || addr->sa_family != s->wake_addr.ss_family ||
+        port_of(addr) != port)
         return false;
-    if (addr->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)addr, *w = (const void *)&s->wake_addr;
-        return ntohs(a->sin_port) == port && a->sin_addr.s_addr == w->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *a = (const void *)addr, *w = (const void *)&s->wake_addr;
-    return ntohs(a->sin6_port) == port && memcmp(&a->sin6_addr, &w->sin6_addr, sizeof a->sin6_addr) == 0;
+    if (addr->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)addr)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)&s->wake_addr)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr,
+                  &((const struct sockaddr_in6 *)(const void *)&s->wake_addr)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
 static void wake_pool_threads(struct cbx_server *s)
@@ -82,8 +89,7 @@ static void wake_pool_threads(struct cbx_server *s)
     local.ss_family = s->wake_addr.ss_family;
     len = s->wake_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (bind(fd, (struct sockaddr *)&local, len) == 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
-        atomic_store(&s->wake_port, ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
-                                                                      : ((struct sockaddr_in6 *)&local)->sin6_port));
+        atomic_store(&s->wake_port, port_of((struct sockaddr *)&local));
         if (connect(fd, (struct sockaddr *)&s->wake_addr, s->wake_len) != 0 && errno != EINPROGRESS)
             cbx_log(CBX_LOG_DEBUG, "reaper: cannot reach the browser port: %s", strerror(errno));
     }
