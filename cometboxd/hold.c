@@ -562,6 +562,11 @@ static void add_stream_headers(struct MHD_Response *r, enum cbx_transport t)
 static void add_headers(struct MHD_Response *r, struct cbx_hold *h)
 {
     add_stream_headers(r, h->transport);
+    if (h->transport != CBX_T_POLL) {
+        char start[24];
+        snprintf(start, sizeof start, "%llu", (unsigned long long)h->w.start);
+        MHD_add_response_header(r, "Cometbox-Cursor", start);
+    }
     cbx_http_cors_headers(r, h->origin);
 }
 

@@ -39,7 +39,7 @@ void cbx_http_cors_headers(struct MHD_Response *r, const char *origin)
     if (origin == NULL)
         return;
     MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
-    MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After, Cometbox-Cursor");
     MHD_add_response_header(r, "Vary", "Origin");
 }
 

@@ -560,6 +560,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         goto out;
     }
     w->n_gaps = 0;
+    w->start = has_since ? since : UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         struct cbx_queue *q = qs[i];
         struct cbx_gap gap, *g = &gap;
@@ -568,7 +569,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         if (has_since) {
             queue_ack(m, q, since, now);
             cursor = since;
-            if (since != 0 && since < m->first_id) {
+            if (since != 0 && since < m->first_id - 1) {
                 *g = (struct cbx_gap){ since + 1, m->first_id - 1, CBX_DROP_RESTART, w->queues.names[i] };
                 if (q->purged_to > g->to)
                     g->to = q->purged_to;
@@ -585,6 +586,12 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
             }
         } else {
             cursor = q->acked;
+            /* every id of this run is >= first_id: below it, first_id - 1
+             * resumes the same and reports no restart gap */
+            if (cursor < m->first_id - 1)
+                cursor = m->first_id - 1;
+            if (cursor < w->start)
+                w->start = cursor;
             if (q->lost_to > q->acked) {
                 *g = (struct cbx_gap){ q->acked + 1, q->lost_to, q->lost_reason, w->queues.names[i] };
                 if (!add_gap(w, g, n)) {

@@ -66,6 +66,7 @@ struct cbx_waiter {
     /* Written by cbx_qmap_subscribe() before the waiter is linked. */
     struct cbx_gap *gaps;       /* owned, queues.n of room, or NULL when there is no gap */
     size_t n_gaps;
+    uint64_t start;             /* resuming with since=start gets all this waiter is handed */
 
     /* Guarded by the map lock; allocated by the first subscribe. */
     struct cbx_waitlink *links; /* owned, one per queue */
@@ -112,7 +113,9 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
  * its inbox and gaps with what the cursor has not seen: has_since false means
- * "every pending message". At most limit messages go to the inbox. A waiter
+ * "every pending message". w->start gets the id to resume from so as to see
+ * all that w is handed: since, or else the lowest acknowledgement point of
+ * its queues. At most limit messages go to the inbox. A waiter
  * is linked (so later publishes reach it) when link_always, or when the
  * inbox and gaps are empty. Returns CBX_ERR_FULL when a queue would have to
  * be created past max-queues, CBX_ERR_BUSY when it would be linked to a

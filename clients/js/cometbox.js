@@ -261,6 +261,13 @@
     return min;
   };
 
+  /* Takes `id` as the cursor of each queue that has none yet (a stream's
+   * Cometbox-Cursor head), in memory and in storage. */
+  Tracker.prototype.adopt = function (queues, id) {
+    for (var i = 0; i < queues.length; i++)
+      if (this.get(queues[i]) === null) this.set(queues[i], id);
+  };
+
   /* True when message `id` of `queue` was not delivered yet; records it. */
   Tracker.prototype.accept = function (queue, id) {
     var v = this.get(queue);
@@ -743,6 +750,13 @@
         self.opts.transport = self.ES ? 'sse' : 'longpoll';
         self.finish(req, { kind: 'error', error: new Error('cometbox: no streaming fetch here') });
         return;
+      }
+      /* The stream acknowledges what it hands over. Should its lines never
+       * reach us (a buffering proxy), a request from this cursor gets them
+       * back; a first visit has no cursor of its own. */
+      var cursor = res.headers.get('Cometbox-Cursor');
+      if (cursor !== null && /^\d+$/.test(cursor) && validId(Number(cursor))) {
+        self.tracker.adopt(req.queues, Number(cursor));
       }
       req.open = true;
       reader = res.body.getReader();

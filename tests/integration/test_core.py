@@ -176,6 +176,35 @@ class Streams(DaemonTest):
         self.assertGreater(time.monotonic() - t0, 0.5)
         s.close()
 
+    def test_stream_head_carries_the_cursor_to_resume_from(self):
+        """A client that never sees a stream's lines (a buffering proxy) can
+        still get what the stream acknowledged for it, by polling from the
+        cursor in the head."""
+        a = self.d.pub("cur", "one")
+        b = self.d.pub("cur", "two")
+        st, _, body = self.d.poll("cur", since=a, timeout=0)  # acknowledges a
+        self.assertEqual(json.loads(body), [msg(b, "cur", "two")])
+        s = self.d.open_stream("/stream/cur")
+        self.assertEqual(s.headers["cometbox-cursor"], str(a))
+        self.assertEqual(s.line(), '[{"id":%d,"queue":"cur","data":"two"}]\n' % b)
+        c = self.d.pub("cur", "three")
+        self.assertEqual(s.line(), '[{"id":%d,"queue":"cur","data":"three"}]\n' % c)
+        s.close()
+        # the stream acknowledged b and c: they are no longer pending ...
+        self.assertEqual(self.d.poll("cur", timeout=0)[2], b"[]")
+        # ... but polling from the cursor gets them back
+        st, _, body = self.d.poll("cur", since=a, timeout=0)
+        self.assertEqual(json.loads(body), [msg(b, "cur", "two"), msg(c, "cur", "three")])
+        # with a cursor of its own, the head repeats it; SSE's Last-Event-ID counts
+        s = self.d.open_stream("/stream/cur?since=%d" % b)
+        self.assertEqual(s.headers["cometbox-cursor"], str(b))
+        s.close()
+        s = self.d.open_stream("/events/cur", {"Last-Event-ID": str(c)})
+        self.assertEqual(s.headers["cometbox-cursor"], str(c))
+        s.close()
+        # a long-poll answer has none
+        self.assertNotIn("cometbox-cursor", self.d.poll("cur", timeout=0)[1])
+
     def test_sse_resume_with_last_event_id(self):
         a = self.d.pub("ev", "one")
         b = self.d.pub("ev", "two")
@@ -352,7 +381,7 @@ class BrowserErrors(DaemonTest):
             st, hdr, body = self.d.request("browser", "GET", path, headers={"Origin": "https://app.example"})
             self.assertEqual(st, status)
             self.assertEqual(hdr["access-control-allow-origin"], "https://app.example")
-            self.assertEqual(hdr["access-control-expose-headers"], "Retry-After")
+            self.assertEqual(hdr["access-control-expose-headers"], "Retry-After, Cometbox-Cursor")
 
 
 class FanOutAnswers(DaemonTest):

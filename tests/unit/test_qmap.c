@@ -120,6 +120,59 @@ static void test_gone_stream_takes_nothing(void)
     cbx_qmap_destroy(m);
 }
 
+/* A stream without since hands over (and acknowledges) what was pending;
+ * w.start is where a client that never saw it resumes to get it all back:
+ * the lowest acknowledgement point of the queues, never below this run. */
+static void test_start_cursor(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w, p;
+    char out[4096], want[4096];
+
+    cbx_qmap_stats(m, &st);
+    uint64_t a = pub1(m, "dave", "one");
+    uint64_t b = pub1(m, "dave", "two");
+    uint64_t c = pub1(m, "erin", "three");
+    sub(m, "dave", true, a, out, sizeof out, &w); /* acknowledges a */
+    cbx_waiter_cleanup(&w);
+    CHECK_INT(w.start, a);
+
+    waiter_on(&w, "dave");
+    w.ack_on_deliver = true;
+    w.inbox_max = 100;
+    CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, SIZE_MAX, true), CBX_OK);
+    CHECK_INT(w.start, a);
+    CHECK_INT(w.n_inbox, 1); /* b, now acknowledged */
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"dave\",\"data\":\"two\"}", (unsigned long long)b);
+    CHECK_STR(sub(m, "dave", false, 0, out, sizeof out, &p), ""); /* nothing pending */
+    cbx_qmap_unsubscribe(m, &p);
+    cbx_waiter_cleanup(&p);
+    CHECK_STR(sub(m, "dave", true, w.start, out, sizeof out, &p), want);
+    cbx_waiter_cleanup(&p);
+
+    /* two queues: the lower point; a queue never acknowledged: this run's start */
+    waiter_on(&w, "dave,erin");
+    w.ack_on_deliver = true;
+    w.inbox_max = 100;
+    CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, SIZE_MAX, true), CBX_OK);
+    CHECK_INT(w.start, st.first_id - 1);
+    CHECK(w.start < c);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* resuming there reports no restart gap: only the messages */
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"dave\",\"data\":\"one\"},"
+             "{\"id\":%llu,\"queue\":\"dave\",\"data\":\"two\"},"
+             "{\"id\":%llu,\"queue\":\"erin\",\"data\":\"three\"}",
+             (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
+    CHECK_STR(sub(m, "dave,erin", true, st.first_id - 1, out, sizeof out, &p), want);
+    CHECK_INT(p.n_gaps, 0);
+    cbx_waiter_cleanup(&p);
+    cbx_qmap_destroy(m);
+}
+
 static void test_overflow_gap(void)
 {
     struct cbx_qmap *m = cbx_qmap_create(&lim);
@@ -314,6 +367,7 @@ int main(void)
 {
     RUN(test_ids_and_delivery);
     RUN(test_gone_stream_takes_nothing);
+    RUN(test_start_cursor);
     RUN(test_overflow_gap);
     RUN(test_flush_and_expiry);
     RUN(test_max_queues);

@@ -318,6 +318,39 @@ test('buffering proxy: no first line in time makes the client long-poll and reme
   sub3.stop();
 });
 
+test('buffering proxy: the fallback polls from the stream head\'s cursor, so what the stream took is not lost', async () => {
+  const b = base();
+  const store = memoryStorage();
+  const srv = fakeServer([
+    // the stream took id 6 for us, but the proxy holds its lines back
+    () => streamResponse([], { end: false, headers: { 'Cometbox-Cursor': '5' } }),
+    (req) => (req.url.includes('since=5') ? jsonResponse(200, [msg(6, 'a'), msg(7, 'a')]) : jsonResponse(200, [])),
+    () => new Promise(() => {})
+  ]);
+  const got = [];
+  const sub = cometbox.subscribe(b, ['a', 'b'], (m) => { got.push(m.id); },
+    Object.assign({}, FAST, { fetch: srv.fetch, storage: store }));
+  await until(() => got.length === 2, 'messages over long-poll');
+  assert.match(srv.requests[0].url, /\/stream\/a,b$/, 'a first visit has no cursor');
+  assert.match(srv.requests[1].url, /\/poll\/a,b\?since=5&timeout=0$/);
+  assert.deepEqual(got, [6, 7]);
+  sub.stop();
+  // a cursor of the page's own wins over the head's
+  const b2 = base();
+  const store2 = memoryStorage();
+  store2.setItem(`cometbox:last:${b2}|a`, '9');
+  const srv2 = fakeServer([
+    () => streamResponse([], { end: false, headers: { 'Cometbox-Cursor': '3' } }),
+    () => new Promise(() => {})
+  ]);
+  const sub2 = cometbox.subscribe(b2, ['a', 'b'], () => {}, Object.assign({}, FAST, { fetch: srv2.fetch, storage: store2 }));
+  await srv2.waitRequests(2, 10000);
+  assert.match(srv2.requests[1].url, /\/poll\/a,b\?since=3&timeout=0$/);
+  assert.equal(store2.getItem(`cometbox:last:${b2}|a`), '9');
+  assert.equal(store2.getItem(`cometbox:last:${b2}|b`), '3');
+  sub2.stop();
+});
+
 test('watchdog: a stream silent for longer than the watchdog is replaced', async () => {
   const b = base();
   const srv = fakeServer([

@@ -149,6 +149,20 @@ test('tracker: an answer ending at M raises every queue of the request to M', ()
   assert.equal(t.accept('a', 8), true);
 });
 
+test('tracker: a stream head\'s cursor fills only the queues without one', () => {
+  const store = memoryStorage();
+  const t = new Tracker(store, 'p|');
+  t.accept('a', 40);
+  t.save(['a']);
+  t.adopt(['a', 'b'], 30);
+  assert.equal(t.get('a'), 40, 'a cursor of its own wins');
+  assert.equal(t.get('b'), 30);
+  assert.equal(store.getItem('p|b'), '30', 'kept across a reload');
+  assert.equal(t.since(['a', 'b']), 30);
+  assert.equal(t.accept('b', 30), false);
+  assert.equal(t.accept('b', 31), true);
+});
+
 test('tracker: garbage in storage is ignored', () => {
   const store = memoryStorage();
   store.setItem('p|a', 'nonsense');
