@@ -377,6 +377,7 @@ static enum cbx_err cmd_stats(struct admin *a, struct client *c, const struct cb
     jnum(o, "publish_errors", (double)now.publish_errors, &ok);
     jnum(o, "rejected_connections", (double)now.rejected, &ok);
     jnum(o, "bad_requests", (double)st.bad_requests, &ok);
+    jnum(o, "resume_wakeups_skipped", (double)st.resume_wakeups_skipped, &ok);
     o = jobj(res, "refused", &ok);
     for (int i = 0; i < CBX_REFUSE_COUNT; i++)
         jnum(o, cbx_refusal_names[i], (double)st.refused[i], &ok);

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 
 #include "../common/log.h"
+#include "itc.h"
 #include "server.h"
 #include "transport.h"
 
@@ -222,13 +223,16 @@ static struct pool_thread *thread_mine(void)
 }
 
 /* Resumes the holds other threads woke for this one (see wake_pool). Called
- * by this thread at the start of each of our callbacks. */
+ * by this thread at the start of each of our callbacks, so its loop resumes
+ * them before it waits again: no wake-up write is needed (itc.c). */
 static void relay_drain(struct pool_thread *t)
 {
     struct cbx_hold *list;
+    bool here;
 
     if (t == NULL)
         return;
+    here = t == thread_peek();
     pthread_mutex_lock(&t->mu);
     list = t->relay;
     t->relay = NULL;
@@ -238,7 +242,10 @@ static void relay_drain(struct pool_thread *t)
     pthread_mutex_unlock(&t->mu);
     while (list != NULL) {
         struct cbx_hold *next = list->relay_next; /* still suspended: nothing frees it */
-        MHD_resume_connection(list->conn);
+        if (here)
+            cbx_resume_here(list->conn);
+        else
+            MHD_resume_connection(list->conn);
         list = next;
     }
 }

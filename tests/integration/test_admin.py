@@ -358,6 +358,9 @@ class Commands(AdminTest):
                           c["expired"], c["publish_errors"]), (2, 1, 2, 0, 0, 0, 1))
         self.assertGreaterEqual(c["publish_requests"], 3)  # and the GET /metrics of wait_held
         self.assertEqual(j["refused"]["bad-request"], 1)
+        self.assertEqual(sorted(c), ["acknowledged", "bad_requests", "delivered", "dropped", "expired", "flushed",
+                                     "publish_errors", "publish_requests", "published", "rejected_connections",
+                                     "resume_wakeups_skipped"])
         r = j["rates"]
         self.assertGreater(r["window_us"], 0)
         self.assertLessEqual(r["window_us"], 61000000)
@@ -723,6 +726,37 @@ def check_exposition(text):
     return series
 
 
+class Wakeups(AdminTest):
+    def test_a_fan_out_answers_every_poll_and_pool_threads_resume_without_wakeup_writes(self):
+        """A publish resumes one held request per pool thread and queues the
+        rest; each pool thread resumes those itself, without libmicrohttpd's
+        eventfd write (cometboxd/itc.c). Every poll must still be answered."""
+        n = 40
+        results = [None] * n
+        since = self.d.pub("other", "start")
+
+        def poller(i):
+            results[i] = self.d.poll("wake", since=since, timeout=20)
+
+        for round_ in range(3):
+            threads = [threading.Thread(target=poller, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            self.d.wait_held(n)
+            id_ = self.d.pub("wake", "r%d" % round_)
+            for t in threads:
+                t.join(30)
+            self.assertEqual([r[0] for r in results], [200] * n)
+            for r in results:
+                self.assertEqual(json.loads(r[2]), [msg(id_, "wake", "r%d" % round_)])
+            since = id_
+        skipped = self.json_of("stats")["counters"]["resume_wakeups_skipped"]
+        if os.environ.get("CBX_THREADS", "pool") == "pool":
+            self.assertGreater(skipped, 0)
+        else:
+            self.assertEqual(skipped, 0)
+
+
 class Metrics(AdminTest):
     def test_metrics_are_valid_exposition_and_match_stats(self):
         a = self.d.pub("alice", "one")
@@ -742,6 +776,7 @@ class Metrics(AdminTest):
             "cometbox_publish_errors_total": c["publish_errors"],
             "cometbox_rejected_connections_total": c["rejected_connections"],
             "cometbox_bad_requests_total": c["bad_requests"],
+            "cometbox_resume_wakeups_skipped_total": c["resume_wakeups_skipped"],
             "cometbox_queues": j["queues"], "cometbox_pending_messages": j["pending_messages"],
             "cometbox_pending_bytes": j["pending_bytes"], "cometbox_stored_messages": j["stored_messages"],
             "cometbox_stored_bytes": j["stored_bytes"], "cometbox_waiters": j["waiters"],
