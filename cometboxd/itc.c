@@ -9,13 +9,14 @@
  * first; libmicrohttpd 0.9.75, daemon.c). A pool thread that resumes the
  * thousands of held requests a fan-out woke would make as many system calls
  * for nothing. So cometboxd defines write(): during cbx_resume_here() it
- * skips the one 8-byte write; every other write goes on to the next
+ * skips the one 8-byte write of the value 1; every other write goes on to the next
  * definition (libc's, or a sanitizer's interceptor). Should a libmicrohttpd
  * no longer write there, nothing is skipped and nothing breaks.
  * docs/THREADS.md ("Waking held requests"). */
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,9 +33,19 @@ __attribute__((constructor)) static void find_next_write(void)
     next_write = (write_fn)dlsym(RTLD_NEXT, "write");
 }
 
+static bool is_wake(const void *buf, size_t n)
+{
+    uint64_t v;
+
+    if (n != sizeof v)
+        return false;
+    memcpy(&v, buf, sizeof v);
+    return v == 1; /* eventfd: add 1 */
+}
+
 ssize_t write(int fd, const void *buf, size_t n)
 {
-    if (skip_wake && n == 8) {
+    if (skip_wake && is_wake(buf, n)) {
         skip_wake = false;
         atomic_fetch_add_explicit(&skipped, 1, memory_order_relaxed);
         return (ssize_t)n;
