@@ -145,6 +145,20 @@ class Daemon:
         path = "/poll/" + queues + ("?" + urllib.parse.urlencode(q) if q else "")
         return self.request("browser", "GET", path, headers=headers, timeout=60)
 
+    def start_polls(self, queues, headers, since=None, timeout=20):
+        """Starts one long-poll per entry of headers (a dict, or None), each
+        in a thread of its own; returns the threads and the list their
+        answers go to, in the same order."""
+        results = [None] * len(headers)
+
+        def poller(i):
+            results[i] = self.poll(queues, since=since, timeout=timeout, headers=headers[i])
+
+        threads = [threading.Thread(target=poller, args=(i,)) for i in range(len(headers))]
+        for t in threads:
+            t.start()
+        return threads, results
+
     def metrics(self):
         """GET /metrics as {name-with-labels: value}."""
         st, _, body = self.request("publish", "GET", "/metrics")

@@ -732,16 +732,9 @@ class Wakeups(AdminTest):
         rest; each pool thread resumes those itself, without libmicrohttpd's
         eventfd write (cometboxd/itc.c). Every poll must still be answered."""
         n = 40
-        results = [None] * n
         since = self.d.pub("other", "start")
-
-        def poller(i):
-            results[i] = self.d.poll("wake", since=since, timeout=20)
-
         for round_ in range(3):
-            threads = [threading.Thread(target=poller, args=(i,)) for i in range(n)]
-            for t in threads:
-                t.start()
+            threads, results = self.d.start_polls("wake", [None] * n, since)
             self.d.wait_held(n)
             id_ = self.d.pub("wake", "r%d" % round_)
             for t in threads:

@@ -390,24 +390,12 @@ class FanOutAnswers(DaemonTest):
     next message is a new answer, not the kept one."""
     ARGS = ["--cors-origins", "https://app.example https://other.example"]
 
-    def poll_all(self, origins, since):
-        results = [None] * len(origins)
-
-        def poller(i):
-            hdr = {"Origin": origins[i]} if origins[i] else None
-            results[i] = self.d.poll("fan", since=since, timeout=20, headers=hdr)
-
-        threads = [threading.Thread(target=poller, args=(i,)) for i in range(len(origins))]
-        for t in threads:
-            t.start()
-        return threads, results
-
     def test_same_message_to_many(self):
         origins = ["https://app.example", None, "https://other.example", "https://app.example",
                    "https://evil.example", None, "https://other.example", "https://app.example"]
         base = self.d.pub("other", "start")
         for round_ in range(3):
-            threads, results = self.poll_all(origins, base)
+            threads, results = self.d.start_polls("fan", [{"Origin": o} if o else None for o in origins], base)
             self.d.wait_held(len(origins))
             base = self.d.pub("fan", {"round": round_})
             for t in threads:
