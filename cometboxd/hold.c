@@ -27,7 +27,6 @@ struct cbx_hold {
     enum cbx_transport transport;
     struct MHD_Connection *conn;
     const char *origin;        /* Access-Control-Allow-Origin to send, or NULL; valid for the request */
-    uint64_t client_id;
     struct cbx_conn *cconn;    /* the connection's context, or NULL; lives longer than the hold */
     int64_t since_real_us;     /* connected since (wall clock) */
     int64_t deadline_us;       /* monotonic: long-poll timeout, or stream-max-age */
@@ -55,6 +54,13 @@ struct cbx_hold {
 
     struct cbx_hold *reg_next; /* guarded by reg_mu */
 };
+
+/* The id of the hold's connection (0 without a context): what the reaper
+ * watches, and what `clients` and `kick` call the client. */
+static uint64_t hold_client_id(const struct cbx_hold *h)
+{
+    return h->cconn != NULL ? h->cconn->id : 0;
+}
 
 static struct cbx_hold *hold_of(struct cbx_waiter *w)
 {
@@ -389,7 +395,7 @@ static bool produce_stream(struct cbx_hold *h)
     if (!h->started) {
         h->started = true;
         if (h->transport == CBX_T_SSE)
-            cbx_tr_retry(&h->out, 3000 + (unsigned)(h->client_id * 2654435761u % 2001));
+            cbx_tr_retry(&h->out, 3000 + (unsigned)(hold_client_id(h) * 2654435761u % 2001));
         n = cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &flags);
         if (n > 0 || h->w.n_gaps > 0 || h->transport == CBX_T_STREAM)
             cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
@@ -421,7 +427,7 @@ static bool produce_stream(struct cbx_hold *h)
         h->finished = true;
     if (!h->out.ok) {
         h->finished = h->failed = true; /* out of memory: drop it, the client resumes by id */
-        cbx_log(CBX_LOG_WARN, "client %llu: out of memory building an answer", (unsigned long long)h->client_id);
+        cbx_log(CBX_LOG_WARN, "client %llu: out of memory building an answer", (unsigned long long)hold_client_id(h));
     }
     if (h->out.len != before)
         atomic_store(&h->last_write_us, cbx_now_mono_us());
@@ -487,7 +493,7 @@ static void reg_grow(struct cbx_server *s)
         struct cbx_hold *h = old[i];
         while (h != NULL) {
             struct cbx_hold *next = h->reg_next;
-            size_t k = reg_slot(s, h->client_id);
+            size_t k = reg_slot(s, hold_client_id(h));
             h->reg_next = b[k];
             b[k] = h;
             h = next;
@@ -501,7 +507,7 @@ static void reg_add(struct cbx_server *s, struct cbx_hold *h)
     pthread_mutex_lock(&s->reg_mu);
     if (s->reg_count >= s->reg_nbuckets)
         reg_grow(s);
-    size_t k = reg_slot(s, h->client_id);
+    size_t k = reg_slot(s, hold_client_id(h));
     h->reg_next = s->reg_buckets[k];
     s->reg_buckets[k] = h;
     s->reg_count++;
@@ -511,7 +517,7 @@ static void reg_add(struct cbx_server *s, struct cbx_hold *h)
 static void reg_remove(struct cbx_server *s, struct cbx_hold *h)
 {
     pthread_mutex_lock(&s->reg_mu);
-    struct cbx_hold **pp = &s->reg_buckets[reg_slot(s, h->client_id)];
+    struct cbx_hold **pp = &s->reg_buckets[reg_slot(s, hold_client_id(h))];
     while (*pp != NULL && *pp != h)
         pp = &(*pp)->reg_next;
     if (*pp == h) {
@@ -618,7 +624,6 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
 {
     struct cbx_hold *h = calloc(1, sizeof *h);
     struct MHD_Response *r = NULL;
-    struct cbx_conn *conn;
     enum cbx_err rc;
     int64_t now = cbx_now_mono_us();
     enum MHD_Result ret;
@@ -649,9 +654,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         h->w.wake = wake_thread;
         pthread_cond_init(&h->cond, NULL);
     }
-    conn = cbx_conn_of(c);
-    h->cconn = conn;
-    h->client_id = conn != NULL ? conn->id : 0; /* the connection's id, watched by the reaper */
+    h->cconn = cbx_conn_of(c);
 
     reg_add(s, h); /* before subscribing, so a stop signals it */
     rc = cbx_qmap_subscribe(s->qmap, &h->w, p->has_since, p->since,
@@ -707,7 +710,7 @@ void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
     if (cbx_log_enabled(CBX_LOG_DEBUG)) {
         char addr[64];
         peer_address(h->conn, addr, sizeof addr);
-        cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)h->client_id,
+        cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)hold_client_id(h),
                 cbx_transport_names[h->transport], addr, h->failed || !clean ? "browser went away" : "answered");
     }
     uncount(h);
@@ -790,7 +793,7 @@ enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_c
             }
             if (!match)
                 continue;
-            r->id = h->client_id;
+            r->id = hold_client_id(h);
             peer_address(h->conn, r->addr, sizeof r->addr); /* formatted here, not per request */
             r->transport = h->transport;
             r->cursor = atomic_load(&h->cursor);
@@ -811,7 +814,7 @@ enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, un
 
     pthread_mutex_lock(&s->reg_mu);
     for (struct cbx_hold *h = s->reg_buckets[reg_slot(s, client_id)]; h != NULL; h = h->reg_next) {
-        if (h->client_id == client_id) {
+        if (hold_client_id(h) == client_id) {
             cbx_waiter_signal(&h->w, flag, reason);
             rc = CBX_OK;
             break;
