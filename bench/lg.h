@@ -56,6 +56,8 @@ int lg_http_eof(struct lg_http *h);
 struct lg_pstat {
 	int ok;
 	double cpu_s;   /* utime + stime of all listed processes */
+	double sys_s;   /* stime alone: time in the kernel, system calls and
+			 * the network work they do (loopback delivery too) */
 	long rss_kb;    /* sum of VmRSS */
 	long pss_kb;    /* sum of Pss (smaps_rollup), shared pages split */
 	long threads;

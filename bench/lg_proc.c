@@ -61,6 +61,7 @@ int lg_proc_read(const pid_t *pids, int npids, struct lg_pstat *out)
 			   &ut, &st, &nthreads) != 3)
 			return -1;
 		out->cpu_s += (double)(ut + st) / (double)tck;
+		out->sys_s += (double)st / (double)tck;
 		out->threads += nthreads;
 		snprintf(path, sizeof path, "/proc/%d/status", (int)pids[i]);
 		if (read_small_file(path, buf, sizeof buf) < 0)

@@ -64,6 +64,7 @@ void lg_report(double wall_s)
 		missing = lg_s.cycles_lost;
 	}
 	double srv_cpu = lg_s.ps_w1.cpu_s - lg_s.ps_w0.cpu_s;
+	double srv_sys = lg_s.ps_w1.sys_s - lg_s.ps_w0.sys_s;
 	double gen_cpu = lg_s.gen_w1 - lg_s.gen_w0 - lg_s.diag_cpu_win_s;
 	long msgs = rounds_sc ? lg_s.window_msgs
 		    : lg_o.scenario == LG_CHURN ? lg_s.cycles_done
@@ -136,12 +137,13 @@ void lg_report(double wall_s)
 		       ? lg_r.pub_ok_msgs / pub_s
 		       : 0);
 	printf("\"srv\":{\"pids\":%d,\"cpu_ms\":%.1f,\"cpu_us_per_msg\":%.2f,"
-	       "\"cpu_ms_total\":%.1f,"
+	       "\"sys_ms\":%.1f,\"sys_us_per_msg\":%.2f,\"cpu_ms_total\":%.1f,"
 	       "\"rss_kb_base\":%ld,\"rss_kb_held\":%ld,\"rss_kb_end\":%ld,"
 	       "\"pss_kb_base\":%ld,\"pss_kb_held\":%ld,\"pss_kb_end\":%ld,"
 	       "\"rss_b_per_sub\":%.0f,\"pss_b_per_sub\":%.0f,"
 	       "\"threads_held\":%ld},",
-	       lg_o.npids, srv_cpu * 1e3, srv_cpu * per,
+	       lg_o.npids, srv_cpu * 1e3, srv_cpu * per, srv_sys * 1e3,
+	       srv_sys * per,
 	       (lg_s.ps_end.cpu_s - lg_s.ps_base.cpu_s) * 1e3, lg_s.ps_base.rss_kb,
 	       lg_s.ps_held.rss_kb, lg_s.ps_end.rss_kb, lg_s.ps_base.pss_kb,
 	       lg_s.ps_held.pss_kb, lg_s.ps_end.pss_kb,

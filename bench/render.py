@@ -336,6 +336,33 @@ def targets(res):
     return rows
 
 
+def kernel_table(res):
+    """Server CPU per message split into kernel and user time, at N=10,000
+    (churn and publishes at their own sizes), for cometboxd/pool and the
+    reference, with what the kernel time alone is against the reference."""
+    cfg = "cometboxd/pool"
+    rows = ["| scenario | transport | N | cometboxd/pool CPU µs/msg | of "
+            "which kernel | Nchan-1w CPU µs/msg | of which kernel | CPU ÷ "
+            "Nchan-1w | cometboxd kernel alone ÷ Nchan-1w CPU |",
+            "|" + "---|" * 9]
+    keys = [(sc, t, 10000) for sc in ("mailbox", "fanout")
+            for t in ("lp", "stream", "sse")]
+    keys += sorted(k[1:] for k in res.idx
+                   if k[0] == cfg and k[1] in ("churn", "publish"))
+    for sc, t, n in keys:
+        r, ref = res.get(cfg, sc, t, n), res.get(REF, sc, t, n)
+        cpu, sys_ = g(r, "srv", "cpu_us_per_msg"), g(r, "srv", "sys_us_per_msg")
+        rcpu = g(ref, "srv", "cpu_us_per_msg")
+        if cpu is None or rcpu is None:
+            continue
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            sc, TRANSPORTS.get(t, t), n if sc != "publish" else "–",
+            f(cpu, 1), f(sys_, 1), f(rcpu, 1),
+            f(g(ref, "srv", "sys_us_per_msg"), 1), fr(ratio(cpu, rcpu)),
+            fr(ratio(sys_, rcpu))))
+    return rows if len(rows) > 2 else []
+
+
 def plot(here, res):
     """Writes bench/plots/*.png with gnuplot; returns the files made."""
     plots = os.path.join(here, "plots")
@@ -473,6 +500,19 @@ def render(here):
            "Why the targets that are not met are not, with system call "
            "counts and profiles: bench/README.md (\"Targets not met\") "
            "and docs/THREADS.md (\"Choosing the mode\")."]
+    ktab = kernel_table(res)
+    if ktab:
+        md += ["", "### Kernel time alone", "",
+               "Server CPU per message split into time in the kernel "
+               "(stime in /proc/PID/stat: system calls and the loopback "
+               "network work they do, which includes putting the data in "
+               "the generator's sockets) and the rest. The last column is "
+               "cometboxd's kernel time alone against Nchan's whole CPU: "
+               "where it is above 0.70x, making user-space code faster, "
+               "ours or libmicrohttpd's, cannot meet the CPU target; only "
+               "fewer or cheaper system calls could. /proc counts in 10 ms ticks "
+               "and splits user from kernel time by sampling, so each "
+               "figure carries a few percent of noise.", ""] + ktab
     if made:
         md += ["", "## Plots", ""] + ["![%s](%s)" % (m, m) for m in made]
     md += ["", "## Mailboxes and fan-out", "",
