@@ -496,7 +496,8 @@ def render(here):
            "faster than any server here delivers them, the time the "
            "message waited behind earlier batches; the round time "
            "compares the same work. `cbx-loadgen --batch 1` measures "
-           "cometboxd with single POSTs.", "",
+           "cometboxd with single POSTs (figures at N = 10,000 in "
+           "bench/README.md, \"Targets not met\").", "",
            "Why the targets that are not met are not, with system call "
            "counts and profiles: bench/README.md (\"Targets not met\") "
            "and docs/THREADS.md (\"Choosing the mode\")."]
