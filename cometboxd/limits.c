@@ -53,11 +53,8 @@ void cbx_ips_destroy(struct cbx_ip_table *t)
     free(t);
 }
 
-static bool address_of(struct MHD_Connection *c, uint8_t out[16])
+bool cbx_addr_key(const struct sockaddr *sa, uint8_t out[16])
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
     memset(out, 0, 16);
     if (sa != NULL && sa->sa_family == AF_INET) {
         out[10] = out[11] = 0xff;
@@ -69,6 +66,13 @@ static bool address_of(struct MHD_Connection *c, uint8_t out[16])
         return true;
     }
     return false;
+}
+
+static bool address_of(struct MHD_Connection *c, uint8_t out[16])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    return cbx_addr_key(ci ? ci->client_addr : NULL, out);
 }
 
 static uint32_t hash_addr(const uint8_t addr[16])

@@ -61,15 +61,13 @@ static unsigned port_of(const struct sockaddr *a)
 bool cbx_reaper_is_wake(struct cbx_server *s, const struct sockaddr *addr)
 {
     unsigned port = atomic_load(&s->wake_port);
+    uint8_t from[16], wake[16];
 
     if (port == 0 || addr == NULL || !atomic_load(&s->wake_ready) || addr->sa_family != s->wake_addr.ss_family ||
         port_of(addr) != port)
         return false;
-    if (addr->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)(const void *)addr)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)(const void *)&s->wake_addr)->sin_addr.s_addr;
-    return memcmp(&((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr,
-                  &((const struct sockaddr_in6 *)(const void *)&s->wake_addr)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return cbx_addr_key(addr, from) && cbx_addr_key((const struct sockaddr *)&s->wake_addr, wake) &&
+           memcmp(from, wake, sizeof from) == 0;
 }
 
 static void wake_pool_threads(struct cbx_server *s)
@@ -87,7 +85,7 @@ static void wake_pool_threads(struct cbx_server *s)
      * connection callback can tell it from a browser */
     memset(&local, 0, sizeof local);
     local.ss_family = s->wake_addr.ss_family;
-    len = s->wake_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    len = s->wake_len;
     if (bind(fd, (struct sockaddr *)&local, len) == 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
         atomic_store(&s->wake_port, port_of((struct sockaddr *)&local));
         if (connect(fd, (struct sockaddr *)&s->wake_addr, s->wake_len) != 0 && errno != EINPROGRESS)

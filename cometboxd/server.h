@@ -193,6 +193,9 @@ bool cbx_ips_admit(void *handle, uint64_t max);
 bool cbx_take_slot(_Atomic uint64_t *count, uint64_t max);
 /* Forgets a connection (admitted or not). */
 void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted);
+/* The 16 bytes that name sa's IP address (IPv4 as ::ffff:a.b.c.d); false,
+ * and zeros, for NULL or another family. */
+bool cbx_addr_key(const struct sockaddr *sa, uint8_t out[16]);
 /* Counts a refusal and logs it at debug level. */
 void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
 
