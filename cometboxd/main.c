@@ -225,11 +225,11 @@ static void stop(struct cbx_server *s)
     int64_t deadline = cbx_now_mono_us() + 1500000;
 
     atomic_store(&s->stopping, true);
-    /* the listening sockets are closed only after MHD_stop_daemon, as libmicrohttpd asks */
-    if (s->browser != NULL)
-        s->browser_fd = MHD_quiesce_daemon(s->browser);
-    if (s->publisher != NULL)
-        s->publish_fd = MHD_quiesce_daemon(s->publisher);
+    /* No MHD_quiesce_daemon(): on an epoll daemon with its own threads it
+     * races with them over the listening socket, and libmicrohttpd 0.9.75
+     * aborts the process when it loses (docs/THREADS.md, "Shutdown"). The
+     * daemons keep accepting until MHD_stop_daemon; whatever comes in
+     * meanwhile is answered 503, as the map is stopped. */
     cbx_admin_stop(s);
     if (s->qmap != NULL)
         cbx_qmap_stop(s->qmap);
@@ -238,13 +238,14 @@ static void stop(struct cbx_server *s)
         if (!cbx_hold_wait_empty(s, deadline))
             cbx_log(CBX_LOG_WARN, "some held requests did not finish in time");
     }
+    /* a started daemon closes its listening socket itself */
     if (s->browser != NULL)
         MHD_stop_daemon(s->browser);
+    else if (s->browser_fd >= 0)
+        close(s->browser_fd);
     if (s->publisher != NULL)
         MHD_stop_daemon(s->publisher);
-    if (s->browser_fd >= 0)
-        close(s->browser_fd);
-    if (s->publish_fd >= 0)
+    else if (s->publish_fd >= 0)
         close(s->publish_fd);
     cbx_reaper_stop(s);
     cbx_qmap_destroy(s->qmap);

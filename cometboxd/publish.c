@@ -85,9 +85,11 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
     ids = malloc(batch.n * sizeof *ids);
     rc = ids ? cbx_qmap_publish(s->qmap, &batch, ids) : CBX_ERR_NOMEM;
     if (rc != CBX_OK) {
-        ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+        ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : rc == CBX_ERR_STOPPING ? CBX_REFUSE_STOPPING : CBX_REFUSE_MEMORY,
+                   MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                    rc == CBX_ERR_FULL ? "too many queues (max-queues)"
                    : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes, max-total-messages)"
+                   : rc == CBX_ERR_STOPPING ? "the server is stopping"
                    : cbx_strerror(rc));
         goto out;
     }

@@ -432,6 +432,11 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     }
 
     pthread_mutex_lock(&m->mu);
+    if (m->stopping) {
+        pthread_mutex_unlock(&m->mu);
+        rc = CBX_ERR_STOPPING;
+        goto out;
+    }
     now = cbx_now_mono_us();
     now_real = cbx_now_real_us();
     if (m->lim.max_total_bytes != 0) {

@@ -106,9 +106,10 @@ void cbx_waiter_cleanup(struct cbx_waiter *w);
 /* Queues a batch atomically: encodes each message (outside the lock), then
  * under the lock hands out ids, stores the messages and wakes the waiters of
  * the queues that changed. ids (room for b->n) receives the ids. Returns
- * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded, and
+ * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded,
  * CBX_ERR_BUDGET (nothing queued) when max-total-bytes or
- * max-total-messages would be. */
+ * max-total-messages would be, and CBX_ERR_STOPPING (nothing queued) after
+ * cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
@@ -151,7 +152,7 @@ enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *coun
 enum cbx_err cbx_qmap_signal_queue(struct cbx_qmap *m, const char *name, unsigned flag, const char *reason,
                                    uint64_t *count);
 
-/* Refuses new subscriptions from now on (CBX_ERR_STOPPING). */
+/* Refuses new subscriptions and publishes from now on (CBX_ERR_STOPPING). */
 void cbx_qmap_stop(struct cbx_qmap *m);
 
 void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);

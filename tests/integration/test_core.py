@@ -1,8 +1,10 @@
 """Integration tests of cometboxd's browser and publish ports against the
 real daemon (docs/PROTOCOL.md). Run once per threads mode (CBX_THREADS)."""
+import http.client
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -455,6 +457,45 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(s.read_to_end(), b"")
             e.read_to_end()
         finally:
+            d.cleanup()
+
+    def test_requests_while_stopping_are_answered_503(self):
+        # the daemons keep accepting until they stop (libmicrohttpd's quiesce
+        # can abort an epoll daemon, docs/THREADS.md "Shutdown"): what comes
+        # in meanwhile is refused with a clear 503 and queues nothing
+        d = Daemon("--stream-max-bytes", "64m", "--queue-max-bytes", "64m")
+        keep = http.client.HTTPConnection(d.phost, d.pport, timeout=10)  # a publisher's keep-alive
+        stuck = socket.socket()
+        try:
+            keep.request("POST", "/publish", b'{"queue":"late","data":"before"}', {"Content-Type": "application/json"})
+            r = keep.getresponse()
+            self.assertEqual(r.status, 200, r.read())
+            r.read()
+            # a browser that reads nothing keeps its stream from finishing,
+            # so the stop waits its 1.5 s for it: the window under test
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect((d.bhost, d.bport))
+            stuck.sendall(b"GET /stream/stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+            d.wait_held(1, "stream")
+            for _ in range(200):
+                d.pub("stuck", "y" * 60000)
+            d.proc.send_signal(signal.SIGTERM)
+            self.assertIsNotNone(d.wait_for(re.compile(r"SIGTERM: stopping"), 10))
+            stopping = (503, b'{"error":"unavailable","detail":"the server is stopping"}')
+            keep.request("POST", "/publish", b'{"queue":"late","data":"kept-alive"}',
+                         {"Content-Type": "application/json"})
+            r = keep.getresponse()
+            self.assertEqual((r.status, r.read()), stopping)
+            self.assertEqual(r.getheader("Retry-After"), "5")
+            st, hdr, body = d.publish_json({"queue": "late", "data": "new connection"})
+            self.assertEqual((st, body, hdr["retry-after"]), stopping + ("5",))
+            self.assertEqual(d.poll("late", since=0, timeout=0)[::2], stopping)
+            self.assertIsNotNone(d.wait_for(re.compile(r"some held requests did not finish in time"), 10))
+            rc, _ = d.stop()
+            self.assertEqual(rc, 0, d.log)
+        finally:
+            keep.close()
+            stuck.close()
             d.cleanup()
 
     def _closing_browsers_are_freed(self, queue, closed, wait_first):

@@ -256,6 +256,30 @@ static void test_max_queues(void)
     cbx_qmap_destroy(m);
 }
 
+static void test_stop_refuses_publishes_and_subscriptions(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 100 };
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w;
+    char why[64];
+    uint64_t id = 0;
+
+    pub1(m, "stop", "before");
+    cbx_qmap_stop(m);
+    cbx_pub_batch_add(&b, "stop", 4, "after", 5, false, &pl, why, sizeof why);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_ERR_STOPPING);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.published, 1); /* nothing of the refused batch */
+    CHECK_INT(st.pending_messages, 1);
+    waiter_on(&w, "stop");
+    CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, 64, false), CBX_ERR_STOPPING);
+    cbx_waiter_cleanup(&w);
+    cbx_pub_batch_free(&b);
+    cbx_qmap_destroy(m);
+}
+
 /* ---- stress: publishers against readers that poll with since --------- */
 
 #define PUBLISHERS 4
@@ -371,6 +395,7 @@ int main(void)
     RUN(test_overflow_gap);
     RUN(test_flush_and_expiry);
     RUN(test_max_queues);
+    RUN(test_stop_refuses_publishes_and_subscriptions);
     RUN(test_stress);
     TEST_DONE();
 }
