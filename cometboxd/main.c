@@ -220,7 +220,9 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
     return 0;
 }
 
-static void stop(struct cbx_server *s)
+/* Stops everything; logs "SIG: stopping" once new work is refused, when a
+ * signal is the reason. */
+static void stop(struct cbx_server *s, const char *sig)
 {
     int64_t deadline = cbx_now_mono_us() + 1500000;
 
@@ -230,9 +232,11 @@ static void stop(struct cbx_server *s)
      * aborts the process when it loses (docs/THREADS.md, "Shutdown"). The
      * daemons keep accepting until MHD_stop_daemon; whatever comes in
      * meanwhile is answered 503, as the map is stopped. */
-    cbx_admin_stop(s);
     if (s->qmap != NULL)
         cbx_qmap_stop(s->qmap);
+    if (sig != NULL)
+        cbx_log(CBX_LOG_INFO, "%s: stopping", sig);
+    cbx_admin_stop(s);
     if (s->reg_buckets != NULL) {
         cbx_hold_signal_all(s, CBX_W_STOP);
         if (!cbx_hold_wait_empty(s, deadline))
@@ -279,7 +283,7 @@ int main(int argc, char **argv)
 
     if (start(s, err, sizeof err) != 0) {
         cbx_log(CBX_LOG_ERROR, "%s", err);
-        stop(s);
+        stop(s, NULL);
         return 1;
     }
     cbx_log(CBX_LOG_INFO, "cometboxd %s started: threads=%s", CBX_VERSION,
@@ -291,8 +295,7 @@ int main(int argc, char **argv)
     do {
         rc = sigwait(&sigs, &sig);
     } while (rc != 0);
-    cbx_log(CBX_LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    stop(s);
+    stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     cbx_log(CBX_LOG_INFO, "stopped");
     return 0;
 }

@@ -480,6 +480,7 @@ class Lifecycle(unittest.TestCase):
             for _ in range(200):
                 d.pub("stuck", "y" * 60000)
             d.proc.send_signal(signal.SIGTERM)
+            # logged once new work is refused
             self.assertIsNotNone(d.wait_for(re.compile(r"SIGTERM: stopping"), 10))
             stopping = (503, b'{"error":"unavailable","detail":"the server is stopping"}')
             keep.request("POST", "/publish", b'{"queue":"late","data":"kept-alive"}',
