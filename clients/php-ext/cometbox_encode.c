@@ -267,7 +267,8 @@ void cbx_throw_typed(const char *where, const char *what, zval *z)
 	smart_str_free(&t);
 }
 
-/* Checks entry i of a batch and appends its element; Encoder::normalize(). */
+/* Checks entry i (counted from 1, as the daemon's errors count) of a batch
+ * and appends its element; Encoder::normalize(). */
 static zend_result batch_entry(smart_str *doc, zval *message, uint32_t i)
 {
 	char where[32];
@@ -361,7 +362,7 @@ zend_result cbx_xml_batch(smart_str *doc, HashTable *messages)
 	}
 	smart_str_appendl(doc, "<messages>", sizeof("<messages>") - 1);
 	ZEND_HASH_FOREACH_VAL(messages, message) {
-		if (batch_entry(doc, message, i) == FAILURE) {
+		if (batch_entry(doc, message, i + 1) == FAILURE) {
 			return FAILURE;
 		}
 		i++;

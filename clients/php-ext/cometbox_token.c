@@ -96,7 +96,7 @@ static zend_result join_queues(smart_str *out, HashTable *queues)
 		char where[32];
 
 		ZVAL_DEREF(val);
-		snprintf(where, sizeof(where), "queue %u: ", i);
+		snprintf(where, sizeof(where), "queue %u: ", i + 1);   /* counted from 1 */
 		if (Z_TYPE_P(val) != IS_STRING) {
 			cbx_throw_typed(where, "expected a string, got ", val);
 			return FAILURE;

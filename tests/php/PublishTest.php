@@ -254,6 +254,28 @@ final class PublishTest extends TestCase
     }
 
     /**
+     * The class and the daemon count batch entries alike, from 1: the same
+     * second entry without "data" is "message 2" on both sides.
+     *
+     * @dataProvider transports
+     */
+    public function testBatchPositionsCountFromOneAsTheDaemonCounts(string $transport): void
+    {
+        $c = $this->client($transport);
+        if ($transport !== 'ext') {
+            $this->assertThrowsCometbox(function () use ($c) {
+                self::rawSend($c, 'POST', '/publish', 'application/json', '[{"queue":"a","data":"x"},{"queue":"a"}]');
+            }, 400, 'malformed', '/^message 2: /', null);
+        }
+        $this->assertThrowsCometbox(function () use ($c) {
+            $c->publishMany([['queue' => 'a', 'data' => 'x'], ['queue' => 'a']]);
+        }, 0, 'invalid_argument', 'message 2: missing "data"', 'cometbox: message 2: missing "data"');
+        $this->assertThrowsCometbox(function () use ($c) {
+            $c->publishMany([['queue' => 'a b', 'data' => 'x']]);
+        }, 0, 'invalid_argument', '/^message 1: invalid queue name "a b": /', null);
+    }
+
+    /**
      * What the class never sends, sent raw through its own HTTP code, must
      * come back as the documented exception.
      *

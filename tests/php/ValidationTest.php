@@ -71,7 +71,7 @@ final class ValidationTest extends TestCase
         }, $detail);
         $this->assertInvalid(function () use ($c, $queue) {
             $c->publishMany([['queue' => 'ok', 'data' => 'x'], ['queue' => $queue, 'data' => 'x']]);
-        }, "message 1: $detail");
+        }, "message 2: $detail");
     }
 
     /** @return array<string,array{string,string,string}> */
@@ -113,7 +113,7 @@ final class ValidationTest extends TestCase
         }, $detail);
         $this->assertInvalid(function () use ($c, $text) {
             $c->publishMany([['queue' => 'a', 'data' => 'fine'], ['queue' => 'b', 'data' => 'x'], ['queue' => 'c', 'data' => $text]]);
-        }, 'message 2: ' . $detail);
+        }, 'message 3: ' . $detail);
     }
 
     /** @dataProvider transports */
@@ -166,7 +166,7 @@ final class ValidationTest extends TestCase
         }
         $this->assertInvalid(function () use ($c, $value) {
             $c->publishMany([['queue' => 'a', 'data' => $value, 'json' => true]]);
-        }, "message 0: cannot encode data as JSON: $why");
+        }, "message 1: cannot encode data as JSON: $why");
     }
 
     /** @dataProvider transports */
@@ -216,18 +216,18 @@ final class ValidationTest extends TestCase
         $batches = [
             'empty' => [[], 'a batch needs at least one message'],
             'too many' => [\array_fill(0, 10001, ['queue' => 'a', 'data' => 'x']), 'a batch holds at most 10000 messages, got 10001'],
-            'not an array' => [['hello'], 'message 0: expected an array with "queue" and "data", got string'],
-            'null entry' => [[['queue' => 'a', 'data' => 'x'], null], 'message 1: expected an array with "queue" and "data", got null'],
-            'object entry' => [[new \stdClass()], 'message 0: expected an array with "queue" and "data", got stdClass'],
-            'unknown key' => [[['queue' => 'a', 'data' => 'x', 'type' => 'json']], 'message 0: unknown key "type" (allowed: "queue", "data", "json")'],
-            'numeric key' => [[['a', 'x']], 'message 0: unknown key "0" (allowed: "queue", "data", "json")'],
-            'missing queue' => [[['data' => 'x']], 'message 0: missing "queue"'],
-            'missing data' => [[['queue' => 'a']], 'message 0: missing "data"'],
-            'json not bool' => [[['queue' => 'a', 'data' => 'x', 'json' => 1]], 'message 0: "json" must be a bool, got int'],
-            'queue not string' => [[['queue' => 5, 'data' => 'x']], 'message 0: "queue" must be a string, got int'],
-            'data not string' => [[['queue' => 'a', 'data' => ['x']]], 'message 0: "data" must be a string unless "json" is true, got array'],
-            'data float' => [[['queue' => 'a', 'data' => 1.5]], 'message 0: "data" must be a string unless "json" is true, got float'],
-            'data null' => [[['queue' => 'a', 'data' => null]], 'message 0: "data" must be a string unless "json" is true, got null'],
+            'not an array' => [['hello'], 'message 1: expected an array with "queue" and "data", got string'],
+            'null entry' => [[['queue' => 'a', 'data' => 'x'], null], 'message 2: expected an array with "queue" and "data", got null'],
+            'object entry' => [[new \stdClass()], 'message 1: expected an array with "queue" and "data", got stdClass'],
+            'unknown key' => [[['queue' => 'a', 'data' => 'x', 'type' => 'json']], 'message 1: unknown key "type" (allowed: "queue", "data", "json")'],
+            'numeric key' => [[['a', 'x']], 'message 1: unknown key "0" (allowed: "queue", "data", "json")'],
+            'missing queue' => [[['data' => 'x']], 'message 1: missing "queue"'],
+            'missing data' => [[['queue' => 'a']], 'message 1: missing "data"'],
+            'json not bool' => [[['queue' => 'a', 'data' => 'x', 'json' => 1]], 'message 1: "json" must be a bool, got int'],
+            'queue not string' => [[['queue' => 5, 'data' => 'x']], 'message 1: "queue" must be a string, got int'],
+            'data not string' => [[['queue' => 'a', 'data' => ['x']]], 'message 1: "data" must be a string unless "json" is true, got array'],
+            'data float' => [[['queue' => 'a', 'data' => 1.5]], 'message 1: "data" must be a string unless "json" is true, got float'],
+            'data null' => [[['queue' => 'a', 'data' => null]], 'message 1: "data" must be a string unless "json" is true, got null'],
         ];
         $out = [];
         foreach ($this->transports() as $t => [$transport]) {

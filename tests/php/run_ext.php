@@ -117,8 +117,13 @@ $count = static function (string $label) use ($out): int {
 };
 $passed = $count('Tests passed');
 $bad = $count('Tests failed');
+$skipped = $count('Tests skipped');
 if ($passed !== \count($phpts) || $bad !== 0 || \preg_match('/^(FAIL|SKIP|LEAK|BORK)/m', $out)) {
-    $failed[] = "make test: $passed of " . \count($phpts) . " .phpt passed (failed: $bad, exit $rc)";
+    $failed[] = "make test: $passed of " . \count($phpts) . " .phpt passed (failed: $bad, skipped: $skipped, exit $rc)";
+}
+if ($skipped !== 0) {
+    // A .phpt skips when its COMETBOX_* variable is missing: here they are all set, so a skip is a bug.
+    $failed[] = "make test: $skipped .phpt skipped although the driver set their variables";
 }
 if ($valgrind && !\preg_match('/valgrind/i', $out)) {
     $failed[] = 'make test -m: no sign that valgrind ran';

@@ -2,6 +2,8 @@
 cometbox: publish, publish_json and publish_many against the real daemon
 --EXTENSIONS--
 cometbox
+--SKIPIF--
+<?php require __DIR__ . '/cometbox.inc'; skip_without('COMETBOX_URL', 'COMETBOX_BROWSER_URL'); ?>
 --FILE--
 <?php
 require __DIR__ . '/cometbox.inc';

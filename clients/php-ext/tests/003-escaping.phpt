@@ -2,6 +2,8 @@
 cometbox: hostile text reaches a subscriber byte for byte
 --EXTENSIONS--
 cometbox
+--SKIPIF--
+<?php require __DIR__ . '/cometbox.inc'; skip_without('COMETBOX_URL', 'COMETBOX_BROWSER_URL'); ?>
 --FILE--
 <?php
 require __DIR__ . '/cometbox.inc';

@@ -97,7 +97,7 @@ Cometbox\Exception 0/0 invalid_argument | invalid queue name "a,b": a queue name
 Cometbox\Exception 0/0 invalid_argument | invalid queue name "a\x00b": a queue name is 1 to 128 ASCII letters, digits and . _ : @ - | cometbox: invalid queue name "a\x00b": a queue name is 1 to 128 ASCII letters, digits and . _ : @ -
 Cometbox\Exception 0/0 invalid_argument | invalid queue name "caf\xC3\xA9": a queue name is 1 to 128 ASCII letters, digits and . _ : @ - | cometbox: invalid queue name "caf\xC3\xA9": a queue name is 1 to 128 ASCII letters, digits and . _ : @ -
 Cometbox\Exception 0/0 invalid_argument | invalid queue name "a/b": a queue name is 1 to 128 ASCII letters, digits and . _ : @ - | cometbox: invalid queue name "a/b": a queue name is 1 to 128 ASCII letters, digits and . _ : @ -
-Cometbox\Exception 0/0 invalid_argument | message 1: invalid queue name "": a queue name is 1 to 128 ASCII letters, digits and . _ : @ - | cometbox: message 1: invalid queue name "": a queue name is 1 to 128 ASCII letters, digits and . _ : @ -
+Cometbox\Exception 0/0 invalid_argument | message 2: invalid queue name "": a queue name is 1 to 128 ASCII letters, digits and . _ : @ - | cometbox: message 2: invalid queue name "": a queue name is 1 to 128 ASCII letters, digits and . _ : @ -
 -- text
 Cometbox\Exception 0/0 invalid_argument | data is not valid UTF-8 (first bad byte at offset 2) | cometbox: data is not valid UTF-8 (first bad byte at offset 2)
 Cometbox\Exception 0/0 invalid_argument | data is not valid UTF-8 (first bad byte at offset 2) | cometbox: data is not valid UTF-8 (first bad byte at offset 2)
@@ -114,7 +114,7 @@ Cometbox\Exception 0/0 invalid_argument | data contains U+000C at byte offset 2,
 Cometbox\Exception 0/0 invalid_argument | data contains U+001B at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: data contains U+001B at byte offset 0, which XML cannot carry; publish it as JSON instead
 Cometbox\Exception 0/0 invalid_argument | data contains U+FFFE at byte offset 1, which XML cannot carry; publish it as JSON instead | cometbox: data contains U+FFFE at byte offset 1, which XML cannot carry; publish it as JSON instead
 Cometbox\Exception 0/0 invalid_argument | data contains U+FFFF at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: data contains U+FFFF at byte offset 0, which XML cannot carry; publish it as JSON instead
-Cometbox\Exception 0/0 invalid_argument | message 1: data contains U+0002 at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: message 1: data contains U+0002 at byte offset 0, which XML cannot carry; publish it as JSON instead
+Cometbox\Exception 0/0 invalid_argument | message 2: data contains U+0002 at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: message 2: data contains U+0002 at byte offset 0, which XML cannot carry; publish it as JSON instead
 allowed: Cometbox\Exception 0/0 connection_failed | Connection refused | cometbox: cannot reach http://127.0.0.1:%d/publish: Connection refused
 -- json
 Cometbox\Exception 0/0 invalid_argument | cannot encode data as JSON: Inf and NaN cannot be JSON encoded | cometbox: cannot encode data as JSON: Inf and NaN cannot be JSON encoded
@@ -123,27 +123,27 @@ Cometbox\Exception 0/0 invalid_argument | cannot encode data as JSON: Malformed 
 Cometbox\Exception 0/0 invalid_argument | cannot encode data as JSON: Type is not supported | cometbox: cannot encode data as JSON: Type is not supported
 Cometbox\Exception 0/0 invalid_argument | cannot encode data as JSON: Maximum stack depth exceeded | cometbox: cannot encode data as JSON: Maximum stack depth exceeded
 Cometbox\Exception 0/0 invalid_argument | cannot encode data as JSON: Recursion detected | cometbox: cannot encode data as JSON: Recursion detected
-Cometbox\Exception 0/0 invalid_argument | message 0: cannot encode data as JSON: Inf and NaN cannot be JSON encoded | cometbox: message 0: cannot encode data as JSON: Inf and NaN cannot be JSON encoded
+Cometbox\Exception 0/0 invalid_argument | message 1: cannot encode data as JSON: Inf and NaN cannot be JSON encoded | cometbox: message 1: cannot encode data as JSON: Inf and NaN cannot be JSON encoded
 DomainException: from jsonSerialize
 Inf and NaN cannot be JSON encoded
 -- batches
 Cometbox\Exception 0/0 invalid_argument | a batch needs at least one message | cometbox: a batch needs at least one message
 Cometbox\Exception 0/0 invalid_argument | a batch holds at most 10000 messages, got 10001 | cometbox: a batch holds at most 10000 messages, got 10001
-Cometbox\Exception 0/0 invalid_argument | message 0: expected an array with "queue" and "data", got string | cometbox: message 0: expected an array with "queue" and "data", got string
-Cometbox\Exception 0/0 invalid_argument | message 1: expected an array with "queue" and "data", got null | cometbox: message 1: expected an array with "queue" and "data", got null
-Cometbox\Exception 0/0 invalid_argument | message 0: expected an array with "queue" and "data", got stdClass | cometbox: message 0: expected an array with "queue" and "data", got stdClass
-Cometbox\Exception 0/0 invalid_argument | message 0: expected an array with "queue" and "data", got class@anonymous | cometbox: message 0: expected an array with "queue" and "data", got class@anonymous
-Cometbox\Exception 0/0 invalid_argument | message 0: expected an array with "queue" and "data", got resource (stream) | cometbox: message 0: expected an array with "queue" and "data", got resource (stream)
-Cometbox\Exception 0/0 invalid_argument | message 0: unknown key "type" (allowed: "queue", "data", "json") | cometbox: message 0: unknown key "type" (allowed: "queue", "data", "json")
-Cometbox\Exception 0/0 invalid_argument | message 0: unknown key "0" (allowed: "queue", "data", "json") | cometbox: message 0: unknown key "0" (allowed: "queue", "data", "json")
-Cometbox\Exception 0/0 invalid_argument | message 0: missing "queue" | cometbox: message 0: missing "queue"
-Cometbox\Exception 0/0 invalid_argument | message 0: missing "data" | cometbox: message 0: missing "data"
-Cometbox\Exception 0/0 invalid_argument | message 0: "json" must be a bool, got int | cometbox: message 0: "json" must be a bool, got int
-Cometbox\Exception 0/0 invalid_argument | message 0: "queue" must be a string, got int | cometbox: message 0: "queue" must be a string, got int
-Cometbox\Exception 0/0 invalid_argument | message 0: "data" must be a string unless "json" is true, got array | cometbox: message 0: "data" must be a string unless "json" is true, got array
-Cometbox\Exception 0/0 invalid_argument | message 0: "data" must be a string unless "json" is true, got float | cometbox: message 0: "data" must be a string unless "json" is true, got float
-Cometbox\Exception 0/0 invalid_argument | message 0: "data" must be a string unless "json" is true, got null | cometbox: message 0: "data" must be a string unless "json" is true, got null
-Cometbox\Exception 0/0 invalid_argument | message 0: data contains U+0003 at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: message 0: data contains U+0003 at byte offset 0, which XML cannot carry; publish it as JSON instead
+Cometbox\Exception 0/0 invalid_argument | message 1: expected an array with "queue" and "data", got string | cometbox: message 1: expected an array with "queue" and "data", got string
+Cometbox\Exception 0/0 invalid_argument | message 2: expected an array with "queue" and "data", got null | cometbox: message 2: expected an array with "queue" and "data", got null
+Cometbox\Exception 0/0 invalid_argument | message 1: expected an array with "queue" and "data", got stdClass | cometbox: message 1: expected an array with "queue" and "data", got stdClass
+Cometbox\Exception 0/0 invalid_argument | message 1: expected an array with "queue" and "data", got class@anonymous | cometbox: message 1: expected an array with "queue" and "data", got class@anonymous
+Cometbox\Exception 0/0 invalid_argument | message 1: expected an array with "queue" and "data", got resource (stream) | cometbox: message 1: expected an array with "queue" and "data", got resource (stream)
+Cometbox\Exception 0/0 invalid_argument | message 1: unknown key "type" (allowed: "queue", "data", "json") | cometbox: message 1: unknown key "type" (allowed: "queue", "data", "json")
+Cometbox\Exception 0/0 invalid_argument | message 1: unknown key "0" (allowed: "queue", "data", "json") | cometbox: message 1: unknown key "0" (allowed: "queue", "data", "json")
+Cometbox\Exception 0/0 invalid_argument | message 1: missing "queue" | cometbox: message 1: missing "queue"
+Cometbox\Exception 0/0 invalid_argument | message 1: missing "data" | cometbox: message 1: missing "data"
+Cometbox\Exception 0/0 invalid_argument | message 1: "json" must be a bool, got int | cometbox: message 1: "json" must be a bool, got int
+Cometbox\Exception 0/0 invalid_argument | message 1: "queue" must be a string, got int | cometbox: message 1: "queue" must be a string, got int
+Cometbox\Exception 0/0 invalid_argument | message 1: "data" must be a string unless "json" is true, got array | cometbox: message 1: "data" must be a string unless "json" is true, got array
+Cometbox\Exception 0/0 invalid_argument | message 1: "data" must be a string unless "json" is true, got float | cometbox: message 1: "data" must be a string unless "json" is true, got float
+Cometbox\Exception 0/0 invalid_argument | message 1: "data" must be a string unless "json" is true, got null | cometbox: message 1: "data" must be a string unless "json" is true, got null
+Cometbox\Exception 0/0 invalid_argument | message 1: data contains U+0003 at byte offset 0, which XML cannot carry; publish it as JSON instead | cometbox: message 1: data contains U+0003 at byte offset 0, which XML cannot carry; publish it as JSON instead
 -- urls and options
 Cometbox\Exception 0/0 invalid_argument | invalid URL "ftp://127.0.0.1:%d": expected http://HOST:PORT with an optional path | cometbox: invalid URL "ftp://127.0.0.1:%d": expected http://HOST:PORT with an optional path
 Cometbox\Exception 0/0 invalid_argument | invalid URL "127.0.0.1:%d": expected http://HOST:PORT with an optional path | cometbox: invalid URL "127.0.0.1:%d": expected http://HOST:PORT with an optional path

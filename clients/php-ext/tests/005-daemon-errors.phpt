@@ -2,6 +2,8 @@
 cometbox: errors the real daemon answers (404, 413) and atomic batches
 --EXTENSIONS--
 cometbox
+--SKIPIF--
+<?php require __DIR__ . '/cometbox.inc'; skip_without('COMETBOX_URL', 'COMETBOX_SMALL_URL', 'COMETBOX_SMALL_BROWSER_URL'); ?>
 --FILE--
 <?php
 require __DIR__ . '/cometbox.inc';

@@ -2,6 +2,8 @@
 cometbox: how answers become ids or exceptions (scripted server)
 --EXTENSIONS--
 cometbox
+--SKIPIF--
+<?php require __DIR__ . '/cometbox.inc'; skip_without('COMETBOX_FAKE_SERVER'); ?>
 --FILE--
 <?php
 require __DIR__ . '/cometbox.inc';

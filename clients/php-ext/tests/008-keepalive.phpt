@@ -2,6 +2,8 @@
 cometbox: one kept-alive connection, replaced when the server closed it
 --EXTENSIONS--
 cometbox
+--SKIPIF--
+<?php require __DIR__ . '/cometbox.inc'; skip_without('COMETBOX_URL', 'COMETBOX_BROWSER_URL', 'COMETBOX_FAKE_SERVER'); ?>
 --FILE--
 <?php
 require __DIR__ . '/cometbox.inc';

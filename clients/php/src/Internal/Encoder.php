@@ -121,7 +121,7 @@ final class Encoder
             throw self::invalid(\sprintf('a batch holds at most %d messages, got %d', self::MAX_BATCH, $n));
         }
         $out = '';
-        $i = 0;
+        $i = 1; // positions count from 1, as the daemon's errors do
         foreach ($messages as $message) {
             [$queue, $text, $json] = self::normalize($message, $i);
             $out .= self::element($queue, $text, $json);
@@ -131,7 +131,8 @@ final class Encoder
     }
 
     /**
-     * Checks one batch entry.
+     * Checks one batch entry; $i is its position, counted from 1 (errors say
+     * "message $i: ...", as the daemon's do).
      *
      * @param mixed $message
      * @return array{0:string,1:string,2:bool} queue, text to put in XML, json flag

@@ -50,7 +50,7 @@ final class Token
             throw Encoder::invalid(\sprintf('a token covers 1 to %d queues, got %d', self::MAX_QUEUES, $n));
         }
         $names = [];
-        $i = 0;
+        $i = 1; // positions count from 1, as in publish errors
         foreach ($queues as $queue) {
             $where = 'queue ' . $i . ': ';
             if (!\is_string($queue)) {
