@@ -39,37 +39,44 @@ size_t cbx_json_string_write(char *out, const char *text, size_t len)
     return (size_t)(p - out);
 }
 
-int cbx_utf8_valid(const char *str, size_t len)
+size_t cbx_utf8_char_len(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
+    unsigned char c;
+    size_t n;
+    unsigned cp;
+
+    if (len == 0)
+        return 0;
+    c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+    else return 0;
+    if (len <= n)
+        return 0;
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    /* overlong forms, surrogates and code points past U+10FFFF */
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n + 1;
+}
+
+int cbx_utf8_valid(const char *str, size_t len)
+{
     size_t i = 0;
 
     while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned cp;
-
-        if (c == 0)
+        size_t n = str[i] == '\0' ? 0 : cbx_utf8_char_len(str + i, len - i);
+        if (n == 0)
             return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-        else return 0;
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
+        i += n;
     }
     return 1;
 }

@@ -43,11 +43,19 @@ void cbx_msg_unref(struct cbx_msg *m);
 
 /* Appends text as a JSON string literal (with quotes) to out, which must
  * have room for cbx_json_string_max(len) bytes; returns bytes written.
- * Bytes >= 0x80 pass through (callers validate UTF-8). */
+ * Every control character is escaped (\n, \r, \t, the others and DEL as
+ * \u00XX), so the literal never holds a line break; bytes >= 0x80 pass
+ * through, U+2028 and U+2029 included (callers validate UTF-8). */
 size_t cbx_json_string_write(char *out, const char *text, size_t len);
 static inline size_t cbx_json_string_max(size_t len) { return len * 6 + 2; }
 
 /* True when s[0..len) is well-formed UTF-8 without NUL bytes. */
 int cbx_utf8_valid(const char *s, size_t len);
+
+/* Bytes (1-4) of the well-formed UTF-8 character at s[0..len), or 0 when
+ * there is none: a stray continuation byte, a sequence cut short, an
+ * overlong form, a surrogate or a code point past U+10FFFF. A NUL byte is
+ * one character here. */
+size_t cbx_utf8_char_len(const char *s, size_t len);
 
 #endif

@@ -22,6 +22,7 @@ enum cbx_err cbx_pub_batch_add(struct cbx_pub_batch *b, const char *queue, size_
                                const struct cbx_pub_limits *lim, char *detail, size_t detail_len)
 {
     struct cbx_pub_item *it;
+    char why[200];
 
     if (!cbx_qname_valid(queue, queue_len)) {
         snprintf(detail, detail_len, "bad queue name \"%.*s\": use 1-%d letters, digits or ._:@-",
@@ -29,12 +30,17 @@ enum cbx_err cbx_pub_batch_add(struct cbx_pub_batch *b, const char *queue, size_
         return CBX_ERR_INVALID;
     }
     if (len > lim->max_message_bytes) {
-        snprintf(detail, detail_len, "message for \"%s\" has %zu bytes, more than max-message-bytes (%zu)",
-                 queue_len <= CBX_QNAME_MAX ? queue : "?", len, lim->max_message_bytes);
+        snprintf(detail, detail_len, "data for \"%.*s\" has %zu bytes, more than max-message-bytes (%zu)",
+                 (int)queue_len, queue, len, lim->max_message_bytes);
         return CBX_ERR_TOO_LARGE;
     }
     if (!is_json && !cbx_utf8_valid(data, len)) {
-        snprintf(detail, detail_len, "message for \"%.*s\" is not valid UTF-8 text", (int)queue_len, queue);
+        snprintf(detail, detail_len, "data for \"%.*s\" is not valid UTF-8 text", (int)queue_len, queue);
+        return CBX_ERR_INVALID;
+    }
+    /* the parsers checked their JSON already; this catches other callers (the admin socket) */
+    if (is_json && cbx_json_text_check(data, len, why, sizeof why) != CBX_OK) {
+        snprintf(detail, detail_len, "data for \"%.*s\" is not valid JSON text: %s", (int)queue_len, queue, why);
         return CBX_ERR_INVALID;
     }
     if (b->n == CBX_PUB_BATCH_MAX) {
@@ -64,7 +70,8 @@ enum cbx_err cbx_pub_batch_add(struct cbx_pub_batch *b, const char *queue, size_
     return CBX_OK;
 }
 
-/* Line and column (1-based) of offset off in text. */
+/* Line and column (1-based) of offset off in text, counting characters
+ * as expat does for XML (text before off is valid UTF-8). */
 static void position(const char *text, size_t off, unsigned *line, unsigned *col)
 {
     *line = 1;
@@ -73,29 +80,77 @@ static void position(const char *text, size_t off, unsigned *line, unsigned *col
         if (text[i] == '\n') {
             (*line)++;
             *col = 1;
-        } else {
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
             (*col)++;
         }
     }
 }
 
-/* Offset of a \u0000 escape inside a JSON string, or -1. cJSON keeps
- * strings NUL-terminated and would cut them there, so they are refused
- * rather than shortened (XML cannot carry a NUL either). */
-static long nul_escape_at(const char *text, size_t len)
+/* Says which control character c is and how JSON writes it. */
+static void control_fault(unsigned char c, char *why, size_t why_len)
+{
+    char esc[8];
+
+    if (c == '\n' || c == '\r' || c == '\t')
+        snprintf(esc, sizeof esc, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+    else
+        snprintf(esc, sizeof esc, "\\u%04x", c);
+    snprintf(why, why_len, "control character U+%04X inside a string (write it as %s)", c, esc);
+}
+
+/* What cJSON lets through and a subscriber must never see: invalid UTF-8
+ * (anywhere), raw control characters inside strings (they would pass into
+ * answers verbatim and split a long-poll's JSON, an SSE data: line or a
+ * tail line), and \u0000 escapes (cJSON keeps strings NUL-terminated and
+ * would cut them there; XML cannot carry a NUL either). Returns the offset
+ * of the first fault and writes what it is to why, or returns len. */
+static size_t text_fault(const char *text, size_t len, char *why, size_t why_len)
 {
     bool in_string = false;
 
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '"') {
-            in_string = !in_string;
-        } else if (in_string && text[i] == '\\' && i + 1 < len) {
-            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
-                return (long)i;
-            i++; /* skip the escaped character, so \" does not end the string */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x80) {
+            size_t n = cbx_utf8_char_len(text + i, len - i);
+            if (n == 0) {
+                snprintf(why, why_len, "invalid UTF-8");
+                return i;
+            }
+            i += n;
+            continue;
         }
+        if (in_string && c < 0x20) {
+            control_fault(c, why, why_len);
+            return i;
+        }
+        if (in_string && c == '\\') {
+            if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0) {
+                snprintf(why, why_len, "\\u0000 is not allowed in a string");
+                return i;
+            }
+            /* skip the escaped character, so \" does not end the string (a byte >= 0x80
+             * there is left to the UTF-8 check, and cJSON refuses the escape) */
+            i += i + 1 < len && (unsigned char)text[i + 1] < 0x80 ? 2 : 1;
+            continue;
+        }
+        if (c == '"')
+            in_string = !in_string;
+        i++;
     }
-    return -1;
+    return len;
+}
+
+enum cbx_err cbx_json_text_check(const char *text, size_t len, char *detail, size_t detail_len)
+{
+    char why[128];
+    unsigned line, col;
+    size_t off = text_fault(text, len, why, sizeof why);
+
+    if (off == len)
+        return CBX_OK;
+    position(text, off, &line, &col);
+    snprintf(detail, detail_len, "line %u, column %u: %s", line, col, why);
+    return CBX_ERR_INVALID;
 }
 
 /* Parses exactly one JSON value from text[0..len); NULL plus a reason. */
@@ -104,17 +159,13 @@ static cJSON *parse_one(const char *text, size_t len, char *detail, size_t detai
     const char *end = NULL;
     cJSON *v;
     unsigned line, col;
-    long nul = nul_escape_at(text, len);
 
-    if (nul >= 0) {
-        position(text, (size_t)nul, &line, &col);
-        snprintf(detail, detail_len, "line %u, column %u: \\u0000 is not allowed in a string", line, col);
+    if (cbx_json_text_check(text, len, detail, detail_len) != CBX_OK)
         return NULL;
-    }
+    /* the error spot comes back through end: cJSON_GetErrorPtr() is one global for every thread */
     v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (v == NULL) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = (at != NULL && at >= text && at <= text + len) ? (size_t)(at - text) : 0;
+        size_t off = (end != NULL && end >= text && end <= text + len) ? (size_t)(end - text) : 0;
         position(text, off, &line, &col);
         snprintf(detail, detail_len, "line %u, column %u: invalid JSON", line, col);
         return NULL;
@@ -254,39 +305,18 @@ static const char *raw_data_member(const char *p, const char *end, size_t *len)
     }
 }
 
-/* raw, raw_len: the object's own text (for the data member's digits), or NULL */
-static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, size_t index, const char *raw,
-                                    size_t raw_len, const struct cbx_pub_limits *lim, char *detail,
-                                    size_t detail_len)
+/* Adds the data of one batch item; a refusal is said as "message N: ...".
+ * raw, raw_len: the object's own text (for the data member's digits), or NULL */
+static enum cbx_err add_json_data(struct cbx_pub_batch *b, const cJSON *queue, const cJSON *data, size_t nth,
+                                  const char *raw, size_t raw_len, const struct cbx_pub_limits *lim, char *detail,
+                                  size_t detail_len)
 {
-    const cJSON *queue = NULL, *data = NULL, *m;
+    char why[400];
     enum cbx_err rc;
 
-    if (!cJSON_IsObject(obj)) {
-        snprintf(detail, detail_len, "message %zu: expected an object {\"queue\":...,\"data\":...}", index + 1);
-        return CBX_ERR_INVALID;
-    }
-    cJSON_ArrayForEach(m, obj) {
-        if (strcmp(m->string, "queue") == 0 && queue == NULL)
-            queue = m;
-        else if (strcmp(m->string, "data") == 0 && data == NULL)
-            data = m;
-        else {
-            snprintf(detail, detail_len, "message %zu: unexpected member \"%.64s\"", index + 1, m->string);
-            return CBX_ERR_INVALID;
-        }
-    }
-    if (!cJSON_IsString(queue)) {
-        snprintf(detail, detail_len, "message %zu: \"queue\" must be a string", index + 1);
-        return CBX_ERR_INVALID;
-    }
-    if (data == NULL) {
-        snprintf(detail, detail_len, "message %zu: \"data\" is missing", index + 1);
-        return CBX_ERR_INVALID;
-    }
     if (cJSON_IsString(data)) {
         rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), data->valuestring,
-                               strlen(data->valuestring), false, lim, detail, detail_len);
+                               strlen(data->valuestring), false, lim, why, sizeof why);
     } else {
         size_t dlen = 0, slen = 0;
         const char *d = raw ? raw_data_member(raw, raw + raw_len, &dlen) : NULL;
@@ -295,11 +325,45 @@ static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, s
             return CBX_ERR_NOMEM;
         if (d == NULL)
             slen = strlen(s);
-        rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), s, slen, true,
-                               lim, detail, detail_len);
+        rc = cbx_pub_batch_add(b, queue->valuestring, strlen(queue->valuestring), s, slen, true, lim, why,
+                               sizeof why);
         free(s);
     }
+    if (rc != CBX_OK && rc != CBX_ERR_NOMEM)
+        snprintf(detail, detail_len, "message %zu: %s", nth, why);
     return rc;
+}
+
+/* nth: the item's place in the batch, counting from 1 as every error text does */
+static enum cbx_err add_json_object(struct cbx_pub_batch *b, const cJSON *obj, size_t nth, const char *raw,
+                                    size_t raw_len, const struct cbx_pub_limits *lim, char *detail,
+                                    size_t detail_len)
+{
+    const cJSON *queue = NULL, *data = NULL, *m;
+
+    if (!cJSON_IsObject(obj)) {
+        snprintf(detail, detail_len, "message %zu: expected an object {\"queue\":...,\"data\":...}", nth);
+        return CBX_ERR_INVALID;
+    }
+    cJSON_ArrayForEach(m, obj) {
+        if (strcmp(m->string, "queue") == 0 && queue == NULL)
+            queue = m;
+        else if (strcmp(m->string, "data") == 0 && data == NULL)
+            data = m;
+        else {
+            snprintf(detail, detail_len, "message %zu: unexpected member \"%.64s\"", nth, m->string);
+            return CBX_ERR_INVALID;
+        }
+    }
+    if (!cJSON_IsString(queue)) {
+        snprintf(detail, detail_len, "message %zu: \"queue\" must be a string", nth);
+        return CBX_ERR_INVALID;
+    }
+    if (data == NULL) {
+        snprintf(detail, detail_len, "message %zu: \"data\" is missing", nth);
+        return CBX_ERR_INVALID;
+    }
+    return add_json_data(b, queue, data, nth, raw, raw_len, lim, detail, detail_len);
 }
 
 enum cbx_err cbx_pub_parse_json(const char *body, size_t len, const struct cbx_pub_limits *lim,
@@ -307,7 +371,7 @@ enum cbx_err cbx_pub_parse_json(const char *body, size_t len, const struct cbx_p
 {
     enum cbx_err rc = CBX_OK;
     cJSON *root = parse_one(body, len, detail, detail_len);
-    size_t i = 0;
+    size_t n = 0;
 
     if (root == NULL)
         return CBX_ERR_INVALID;
@@ -316,17 +380,17 @@ enum cbx_err cbx_pub_parse_json(const char *body, size_t len, const struct cbx_p
         const char *p = skip_ws(body, body + len) + 1, *end = body + len; /* after the '[' */
         cJSON_ArrayForEach(el, root) {
             const char *start = skip_ws(p, end), *stop = value_end(start, end);
-            rc = add_json_object(out, el, i++, start, (size_t)(stop - start), lim, detail, detail_len);
+            rc = add_json_object(out, el, ++n, start, (size_t)(stop - start), lim, detail, detail_len);
             if (rc != CBX_OK)
                 goto out;
             p = skip_ws(stop, end) + 1; /* after the ',' */
         }
-        if (i == 0) {
+        if (n == 0) {
             snprintf(detail, detail_len, "empty batch: no messages");
             rc = CBX_ERR_INVALID;
         }
     } else {
-        rc = add_json_object(out, root, 0, body, len, lim, detail, detail_len);
+        rc = add_json_object(out, root, 1, body, len, lim, detail, detail_len);
     }
 out:
     cJSON_Delete(root);

@@ -17,6 +17,7 @@
 
 enum root { ROOT_NONE, ROOT_MESSAGES, ROOT_MESSAGE, ROOT_REQUEST };
 enum field { F_NONE, F_COMMAND, F_USER, F_MESSAGE, F_COUNT };
+static const char *const field_names[F_COUNT] = { NULL, "Command", "User", "Message" };
 
 struct text {
     char *s;
@@ -33,6 +34,7 @@ struct xml_state {
     enum cbx_err err;
     char *detail;
     size_t detail_len;
+    size_t nth;         /* the message being read, counting from 1 (the <Request> form is 1) */
     /* the <message> being read */
     bool in_message;
     bool is_json;
@@ -58,9 +60,13 @@ static void fail(struct xml_state *st, enum cbx_err err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(st->detail, st->detail_len, "line %lu, column %lu: %s",
-             (unsigned long)XML_GetCurrentLineNumber(st->parser),
-             (unsigned long)XML_GetCurrentColumnNumber(st->parser) + 1, why);
+    /* a size refusal is about a whole message, not a spot in the text: it names the message */
+    if (err == CBX_ERR_TOO_LARGE)
+        snprintf(st->detail, st->detail_len, "message %zu: %s", st->nth, why);
+    else
+        snprintf(st->detail, st->detail_len, "line %lu, column %lu: %s",
+                 (unsigned long)XML_GetCurrentLineNumber(st->parser),
+                 (unsigned long)XML_GetCurrentColumnNumber(st->parser) + 1, why);
     st->failed = true;
     st->err = err;
     XML_StopParser(st->parser, XML_FALSE);
@@ -69,7 +75,12 @@ static void fail(struct xml_state *st, enum cbx_err err, const char *fmt, ...)
 static bool text_append(struct xml_state *st, struct text *t, const char *s, size_t len)
 {
     if (t->len + len > st->lim->max_message_bytes) {
-        fail(st, CBX_ERR_TOO_LARGE, "message has more than max-message-bytes (%zu)", st->lim->max_message_bytes);
+        if (st->in_message)
+            fail(st, CBX_ERR_TOO_LARGE, "data for \"%s\" has more than max-message-bytes (%zu)", st->queue,
+                 st->lim->max_message_bytes);
+        else
+            fail(st, CBX_ERR_TOO_LARGE, "<%s> has more than max-message-bytes (%zu)", field_names[st->field],
+                 st->lim->max_message_bytes);
         return false;
     }
     if (t->len + len + 1 > t->cap) {
@@ -97,6 +108,8 @@ static void begin_message(struct xml_state *st, const XML_Char **attrs)
     st->in_message = true;
     st->is_json = false;
     st->text.len = 0;
+    st->nth++;
+    st->queue[0] = '\0';
     for (int i = 0; attrs[i] != NULL; i += 2) {
         const char *name = attrs[i], *value = attrs[i + 1];
         if (strcmp(name, "queue") == 0) {
@@ -168,6 +181,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
             begin_message(st, attrs);
         } else if (strcmp(name, "Request") == 0) {
             st->root = ROOT_REQUEST;
+            st->nth = 1;
         } else {
             fail(st, CBX_ERR_INVALID, "unknown root element <%.64s>: expected <messages>, <message> or <Request>",
                  name);
@@ -179,11 +193,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         return;
     }
     if (st->depth == 2 && st->root == ROOT_REQUEST) {
-        static const char *names[F_COUNT] = { NULL, "Command", "User", "Message" };
         for (int f = F_COMMAND; f < F_COUNT; f++) {
-            if (strcmp(name, names[f]) == 0) {
+            if (strcmp(name, field_names[f]) == 0) {
                 if (st->seen[f]) {
-                    fail(st, CBX_ERR_INVALID, "<%s> given twice", names[f]);
+                    fail(st, CBX_ERR_INVALID, "<%s> given twice", field_names[f]);
                     return;
                 }
                 st->seen[f] = true;
@@ -202,11 +215,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 
 static void finish_request(struct xml_state *st)
 {
-    static const char *names[F_COUNT] = { NULL, "Command", "User", "Message" };
-
     for (int f = F_COMMAND; f < F_COUNT; f++) {
         if (!st->seen[f]) {
-            fail(st, CBX_ERR_INVALID, "<Request> needs <%s>", names[f]);
+            fail(st, CBX_ERR_INVALID, "<Request> needs <%s>", field_names[f]);
             return;
         }
     }
@@ -317,6 +328,51 @@ static XML_Parser parser_get(void)
     return p;
 }
 
+/* An ASCII byte that may follow '&' in a reference: a name or "#x1F". */
+static bool is_ref_byte(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-' || c == '#';
+}
+
+/* Offset of the '&' that starts the entity reference expat stopped in, or
+ * -1. A raw & is the usual XML mistake, and expat reports it as "invalid
+ * token" at the first byte after "&name" that cannot continue a reference
+ * (or "undefined entity" at the & itself, for "&name;"). */
+static long stray_ampersand(XML_Parser p, const char *body, size_t len)
+{
+    enum XML_Error code = XML_GetErrorCode(p);
+    XML_Index at = XML_GetCurrentByteIndex(p);
+    long i;
+
+    if (at < 0 || (size_t)at >= len || (code != XML_ERROR_INVALID_TOKEN && code != XML_ERROR_UNDEFINED_ENTITY))
+        return -1;
+    if (body[at] == '&')
+        return code == XML_ERROR_UNDEFINED_ENTITY ? (long)at : -1;
+    if (code != XML_ERROR_INVALID_TOKEN)
+        return -1;
+    for (i = (long)at - 1; i >= 0 && is_ref_byte(body[i]); i--)
+        ;
+    return i >= 0 && body[i] == '&' ? i : -1;
+}
+
+/* The detail for a document expat refused: its position and message, and
+ * for a raw & the position of the & and how to write one. */
+static void syntax_error(struct xml_state *st, const char *body, size_t len)
+{
+    unsigned long line = (unsigned long)XML_GetCurrentLineNumber(st->parser);
+    unsigned long col = (unsigned long)XML_GetCurrentColumnNumber(st->parser) + 1;
+    long amp = stray_ampersand(st->parser, body, len);
+
+    if (amp >= 0) /* only ASCII name bytes lie between the & and expat's spot: one column each */
+        col -= (unsigned long)(XML_GetCurrentByteIndex(st->parser) - amp);
+    snprintf(st->detail, st->detail_len, "line %lu, column %lu: %s%s", line, col,
+             XML_ErrorString(XML_GetErrorCode(st->parser)),
+             amp >= 0 ? " (a literal & must be written &amp;)" : "");
+    st->failed = true;
+    st->err = CBX_ERR_INVALID;
+}
+
 enum cbx_err cbx_pub_parse_xml(const char *body, size_t len, const struct cbx_pub_limits *lim,
                                struct cbx_pub_batch *out, char *detail, size_t detail_len)
 {
@@ -343,14 +399,8 @@ enum cbx_err cbx_pub_parse_xml(const char *body, size_t len, const struct cbx_pu
     XML_SetExternalEntityRefHandler(st.parser, on_external_entity);
     XML_SetParamEntityParsing(st.parser, XML_PARAM_ENTITY_PARSING_NEVER);
 
-    if (XML_Parse(st.parser, body, (int)len, XML_TRUE) == XML_STATUS_ERROR && !st.failed) {
-        snprintf(detail, detail_len, "line %lu, column %lu: %s",
-                 (unsigned long)XML_GetCurrentLineNumber(st.parser),
-                 (unsigned long)XML_GetCurrentColumnNumber(st.parser) + 1,
-                 XML_ErrorString(XML_GetErrorCode(st.parser)));
-        st.failed = true;
-        st.err = CBX_ERR_INVALID;
-    }
+    if (XML_Parse(st.parser, body, (int)len, XML_TRUE) == XML_STATUS_ERROR && !st.failed)
+        syntax_error(&st, body, len);
     if (!st.failed && out->n == 0) {
         snprintf(detail, detail_len, "empty batch: no messages");
         st.failed = true;

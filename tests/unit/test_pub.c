@@ -152,6 +152,112 @@ static void test_json(void)
     }
 }
 
+/* Raw control characters inside JSON strings and invalid UTF-8 anywhere in
+ * JSON text are refused with their position (issue 16): they used to pass
+ * through into the answers and break long-poll JSON, SSE lines and tails. */
+static void test_json_raw_text(void)
+{
+    struct cbx_pub_batch b;
+
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":{\"k\":\"a\nb\"}}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 28: control character U+000A inside a string (write it as \\n)");
+    CHECK_INT(b.n, 0);
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":\"a\tb\"}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 23: control character U+0009 inside a string (write it as \\t)");
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":[\"\x01\"]}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 23: control character U+0001 inside a string (write it as \\u0001)");
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":{\"a\rb\":1}}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 24: control character U+000D inside a string (write it as \\r)");
+    CHECK_INT(json("[\n{\"queue\":\"q\",\"data\":\"x\"},\n{\"queue\":\"q\",\"data\":\"\x1f\"}]", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 3, column 22: control character U+001F inside a string (write it as \\u001f)");
+    /* invalid UTF-8, inside strings or not; columns count characters, as expat's do */
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":\"\xff\"}", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 22: invalid UTF-8");
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":{\"k\":\"\xc0\xaf\"}}", &b), CBX_ERR_INVALID); /* overlong */
+    CHECK_STR(detail, "line 1, column 27: invalid UTF-8");
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":\"\xed\xa0\x80\"}", &b), CBX_ERR_INVALID); /* a surrogate */
+    CHECK_STR(detail, "line 1, column 22: invalid UTF-8");
+    CHECK_INT(json("{\"queue\":\"q\",\"data\":{\"\xc3\xa9\":\"\xe2\x82\"}}", &b), CBX_ERR_INVALID); /* cut short */
+    CHECK_STR(detail, "line 1, column 27: invalid UTF-8");
+    CHECK_INT(json("{\"queue\":\"q\",\n\"data\":1}\xff", &b), CBX_ERR_INVALID); /* outside a string */
+    CHECK_STR(detail, "line 2, column 10: invalid UTF-8");
+    /* white space between tokens is not inside a string; escapes and UTF-8 pass */
+    CHECK_INT(json("{\"queue\":\"q\",\n\t\"data\":{\"k\\n\":\"\xc3\xa9\\t\xf0\x9f\x98\x80\"}}", &b), CBX_OK);
+    CHECK_STR(b.items[0].data, "{\"k\\n\":\"\xc3\xa9\\t\xf0\x9f\x98\x80\"}");
+    cbx_pub_batch_free(&b);
+    /* the same rules for <message type="json"> (character references make raw control characters) */
+    CHECK_INT(xml("<message queue=\"q\" type=\"json\">{\"k\":\"a&#10;b\"}</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 47: type=\"json\" message: line 1, column 8: control character U+000A inside a "
+                      "string (write it as \\n)");
+    CHECK_INT(xml("<message queue=\"q\" type=\"json\">[\"\t\"]</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 37: type=\"json\" message: line 1, column 3: control character U+0009 inside a "
+                      "string (write it as \\t)");
+    /* and for whoever adds JSON data directly (the admin socket's publish) */
+    {
+        size_t n;
+        CHECK(cbx_json_compact("\"a\tb\"", 5, &n, detail, sizeof detail) == NULL);
+        CHECK_STR(detail, "line 1, column 3: control character U+0009 inside a string (write it as \\t)");
+        memset(&b, 0, sizeof b);
+        CHECK_INT(cbx_pub_batch_add(&b, "q", 1, "[\"\xff\"]", 5, true, &lim, detail, sizeof detail), CBX_ERR_INVALID);
+        CHECK_STR(detail, "data for \"q\" is not valid JSON text: line 1, column 3: invalid UTF-8");
+        CHECK_INT(cbx_pub_batch_add(&b, "q", 1, "[\"\n\"]", 5, true, &lim, detail, sizeof detail), CBX_ERR_INVALID);
+        CHECK_STR(detail, "data for \"q\" is not valid JSON text: line 1, column 3: control character U+000A inside "
+                          "a string (write it as \\n)");
+        CHECK_INT(b.n, 0);
+    }
+}
+
+/* Errors name batch items counting from 1, and a size error needs no line
+ * and column (it is about a message, not a spot in the text). */
+static void test_error_positions(void)
+{
+    struct cbx_pub_batch b;
+
+    CHECK_INT(xml("<messages><message queue=\"a\">x</message>\n<message queue=\"b\">"
+                  "0123456789012345678901234567890123456789012345678901234567890123456789</message></messages>", &b),
+              CBX_ERR_TOO_LARGE);
+    CHECK_STR(detail, "message 2: data for \"b\" has more than max-message-bytes (64)");
+    CHECK_INT(xml("<Request><Command>Queue</Command><User>u</User><Message>"
+                  "0123456789012345678901234567890123456789012345678901234567890123456789</Message></Request>", &b),
+              CBX_ERR_TOO_LARGE);
+    CHECK_STR(detail, "message 1: <Message> has more than max-message-bytes (64)");
+    CHECK_INT(json("[{\"queue\":\"a\",\"data\":\"x\"},{\"queue\":\"b\",\"data\":"
+                   "\"01234567890123456789012345678901234567890123456789012345678901234\"}]", &b), CBX_ERR_TOO_LARGE);
+    CHECK_STR(detail, "message 2: data for \"b\" has 65 bytes, more than max-message-bytes (64)");
+    CHECK_INT(json("[{\"queue\":\"a\",\"data\":1},{\"queue\":\"no/slash\",\"data\":1}]", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "message 2: bad queue name \"no/slash\": use 1-128 letters, digits or ._:@-");
+    CHECK_INT(json("[{\"queue\":\"a\",\"data\":1},{\"queue\":\"a\",\"data\":2,\"x\":3}]", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "message 2: unexpected member \"x\"");
+    /* a raw & in XML: expat says "invalid token" just after it; point at the & and say how to write it */
+    CHECK_INT(xml("<message queue=\"q\">a & b</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 22: not well-formed (invalid token) (a literal & must be written &amp;)");
+    CHECK_INT(xml("<message queue=\"q\">\xc3\xa9 &amp b</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 22: not well-formed (invalid token) (a literal & must be written &amp;)");
+    CHECK_INT(xml("<message queue=\"a&b\">x</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 18: not well-formed (invalid token) (a literal & must be written &amp;)");
+    CHECK_INT(xml("<message queue=\"q\">Tom&Jerry;</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 23: undefined entity (a literal & must be written &amp;)");
+    CHECK_INT(xml("<message queue=\"q\">a < b</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 23: not well-formed (invalid token)");
+    CHECK_INT(xml("<message queue=\"q\">&#1;</message>", &b), CBX_ERR_INVALID);
+    CHECK_STR(detail, "line 1, column 20: reference to invalid character number");
+}
+
+/* Text data is always re-encoded as a JSON string: every control character
+ * escaped (\n, \r, \t, others and DEL as \u00XX); U+2028 and U+2029 stay as
+ * they are (valid JSON, and no line break for SSE or the admin tail). */
+static void test_text_reencoding(void)
+{
+    struct cbx_msg *m = cbx_msg_create("q", 1, "a\nb\r\t\x01\x1f\x7f\xe2\x80\xa8.", 12, 0);
+    char out[256];
+
+    CHECK(m != NULL);
+    cbx_msg_set_id(m, 1);
+    snprintf(out, sizeof out, "%.*s", (int)m->len, m->json);
+    CHECK_STR(out, "{\"id\":1,\"queue\":\"q\",\"data\":\"a\\nb\\r\\t\\u0001\\u001f\\u007f\xe2\x80\xa8.\"}");
+    cbx_msg_unref(m);
+}
+
 static void test_msg_encoding(void)
 {
     struct cbx_msg *m = cbx_msg_create("q", 1, "a\"b\\c\x01\xc3\xa9", 8, 0);
@@ -181,6 +287,9 @@ int main(void)
     RUN(test_xml_errors);
     RUN(test_xml_hostile);
     RUN(test_json);
+    RUN(test_json_raw_text);
+    RUN(test_error_positions);
+    RUN(test_text_reencoding);
     RUN(test_msg_encoding);
     TEST_DONE();
 }
