@@ -1,53 +1,18 @@
-/* qmap.c - queues (a ring of messages each), the id counter, waiter lists.
+/* qmap.c - the queue map: its hash table of queues, the id counter,
+ * publish and subscribe, and the waiter lists of each queue. A queue's ring
+ * is qmap_ring.c, the sweep, flush and listing qmap_admin.c, a waiter's
+ * inbox waiter.c.
  * Locking: m->mu guards every field of struct cbx_qmap and of every
  * struct cbx_queue, and the links/filled_next of every waiter. A waiter's
  * own mu is taken inside m->mu (order: map, then waiter), never the
  * reverse. Nothing here blocks or does I/O while holding m->mu. */
 #include "qmap.h"
 
-#include <fnmatch.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct entry {
-    struct cbx_msg *m;  /* owned ref */
-    int64_t added_us;   /* monotonic */
-    int64_t acked_us;   /* monotonic; 0 while pending */
-};
-
-struct cbx_queue {
-    struct cbx_queue *hnext;
-    uint32_t hash;
-    struct entry *ring; /* cap is a power of two */
-    size_t head, count, cap;
-    size_t nacked;      /* the first nacked entries are acknowledged */
-    size_t bytes;       /* encoded bytes of all stored messages */
-    size_t acked_bytes;
-    uint64_t acked;     /* everything <= acked is acknowledged */
-    uint64_t lost_to;   /* highest id dropped while still pending */
-    enum cbx_drop_reason lost_reason;
-    uint64_t purged_to; /* highest id dropped for any reason */
-    enum cbx_drop_reason purged_reason;
-    struct cbx_waitlink *waiters;
-    size_t n_waiters;
-    int64_t active_us;  /* monotonic: last publish, subscribe or unsubscribe */
-    int64_t last_publish_real_us;
-    size_t name_len;
-    char name[];
-};
-
-struct cbx_qmap {
-    pthread_mutex_t mu; /* guards everything below, all queues, waiter links */
-    struct cbx_queue **buckets;
-    size_t nbuckets, nqueues;
-    uint64_t last_id, first_id;
-    bool stopping;
-    struct cbx_qmap_limits lim;
-    struct cbx_qmap_stats st; /* counters; gauges are filled in on read */
-    uint64_t stored, stored_bytes, pending, pending_bytes, waiters;
-};
+#include "qmap_int.h"
 
 int64_t cbx_now_mono_us(void)
 {
@@ -75,7 +40,23 @@ const char *cbx_drop_reason_name(enum cbx_drop_reason r)
     return "none";
 }
 
-static uint32_t hash_name(const char *s, size_t len)
+#ifdef CBX_QMAP_TESTING
+long cbx_qmap_test_allocs_left = -1;
+
+static bool test_alloc_fails(void)
+{
+    if (cbx_qmap_test_allocs_left < 0)
+        return false;
+    return cbx_qmap_test_allocs_left-- == 0;
+}
+#else
+static bool test_alloc_fails(void) { return false; }
+#endif
+
+void *cbx_qmap_malloc(size_t n) { return test_alloc_fails() ? NULL : malloc(n); }
+void *cbx_qmap_calloc(size_t k, size_t n) { return test_alloc_fails() ? NULL : calloc(k, n); }
+
+uint32_t cbx_qmap_hash(const char *s, size_t len)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) {
@@ -99,23 +80,27 @@ struct cbx_qmap *cbx_qmap_create(const struct cbx_qmap_limits *lim)
         return NULL;
     }
     m->lim = *lim;
+    /* The only hint about the previous run without a state directory: its
+     * ids were most likely below the clock now. From here on ids count up
+     * by one and never look at the clock again (docs/PROTOCOL.md). */
     m->first_id = (uint64_t)cbx_now_real_us();
     m->last_id = m->first_id - 1;
     return m;
 }
 
-static void entry_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reason reason);
-
-static void queue_free(struct cbx_qmap *m, struct cbx_queue *q)
+void cbx_queue_free(struct cbx_qmap *m, struct cbx_queue *q)
 {
     struct cbx_queue **pp = &m->buckets[q->hash & (m->nbuckets - 1)];
 
     while (q->count > 0)
-        entry_drop(m, q, CBX_DROP_FLUSHED);
+        cbx_queue_drop(m, q, CBX_DROP_FLUSHED);
     while (*pp != q)
         pp = &(*pp)->hnext;
     *pp = q->hnext;
-    m->nqueues--;
+    if (q->placeholder)
+        m->nplaceholders--;
+    else
+        m->nqueues--;
     free(q->ring);
     free(q);
 }
@@ -126,13 +111,13 @@ void cbx_qmap_destroy(struct cbx_qmap *m)
         return;
     for (size_t i = 0; i < m->nbuckets; i++)
         while (m->buckets[i] != NULL)
-            queue_free(m, m->buckets[i]);
+            cbx_queue_free(m, m->buckets[i]);
     free(m->buckets);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-static struct cbx_queue *queue_find(struct cbx_qmap *m, const char *name, size_t len, uint32_t hash)
+struct cbx_queue *cbx_queue_find(struct cbx_qmap *m, const char *name, size_t len, uint32_t hash)
 {
     for (struct cbx_queue *q = m->buckets[hash & (m->nbuckets - 1)]; q != NULL; q = q->hnext)
         if (q->hash == hash && q->name_len == len && memcmp(q->name, name, len) == 0)
@@ -161,118 +146,35 @@ static void grow_buckets(struct cbx_qmap *m)
     m->nbuckets = n;
 }
 
-static struct cbx_queue *queue_create(struct cbx_qmap *m, const char *name, size_t len, uint32_t hash)
+/* Makes a placeholder: an empty queue that max-queues does not count. A
+ * subscribe gives it a waiter, a publish makes it a queue (count_queue());
+ * whoever made it frees it if neither happens. */
+static struct cbx_queue *placeholder_create(struct cbx_qmap *m, const char *name, size_t len, uint32_t hash)
 {
-    struct cbx_queue *q = calloc(1, sizeof *q + len + 1);
+    struct cbx_queue *q = cbx_qmap_calloc(1, sizeof *q + len + 1);
 
     if (q == NULL)
         return NULL;
     q->hash = hash;
+    q->placeholder = true;
     q->name_len = len;
     memcpy(q->name, name, len);
     q->active_us = cbx_now_mono_us();
-    if (m->nqueues >= m->nbuckets)
+    if (m->nqueues + m->nplaceholders >= m->nbuckets)
         grow_buckets(m);
     q->hnext = m->buckets[hash & (m->nbuckets - 1)];
     m->buckets[hash & (m->nbuckets - 1)] = q;
-    m->nqueues++;
+    m->nplaceholders++;
     return q;
 }
 
-static struct entry *entry_at(struct cbx_queue *q, size_t i)
+static void count_queue(struct cbx_qmap *m, struct cbx_queue *q)
 {
-    return &q->ring[(q->head + i) & (q->cap - 1)];
-}
-
-/* Drops the oldest entry of q, remembering what a gap report needs. */
-static void entry_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reason reason)
-{
-    struct entry *e = entry_at(q, 0);
-    struct cbx_msg *msg = e->m;
-
-    if (q->nacked > 0) {
-        q->nacked--;
-        q->acked_bytes -= msg->len;
-    } else {
-        q->lost_to = msg->id;
-        q->lost_reason = reason;
-        m->pending--;
-        m->pending_bytes -= msg->len;
+    if (q->placeholder) {
+        q->placeholder = false;
+        m->nplaceholders--;
+        m->nqueues++;
     }
-    q->purged_to = msg->id;
-    q->purged_reason = reason;
-    q->bytes -= msg->len;
-    m->stored--;
-    m->stored_bytes -= msg->len;
-    if (reason == CBX_DROP_EXPIRED)
-        m->st.expired++;
-    else if (reason == CBX_DROP_OVERFLOW)
-        m->st.dropped++;
-    else if (reason == CBX_DROP_FLUSHED)
-        m->st.flushed++;
-    q->head = (q->head + 1) & (q->cap - 1);
-    q->count--;
-    cbx_msg_unref(msg);
-}
-
-static bool queue_push(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now)
-{
-    if (q->count == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 4;
-        struct entry *ring = malloc(cap * sizeof *ring);
-        if (ring == NULL)
-            return false;
-        for (size_t i = 0; i < q->count; i++)
-            ring[i] = *entry_at(q, i);
-        free(q->ring);
-        q->ring = ring;
-        q->head = 0;
-        q->cap = cap;
-    }
-    q->ring[(q->head + q->count) & (q->cap - 1)] = (struct entry){ msg, now, 0 };
-    q->count++;
-    q->bytes += msg->len;
-    m->stored++;
-    m->stored_bytes += msg->len;
-    m->pending++;
-    m->pending_bytes += msg->len;
-    return true;
-}
-
-/* Acknowledges everything up to id upto (never beyond the last id handed out). */
-static void queue_ack(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now)
-{
-    if (upto > m->last_id)
-        upto = m->last_id;
-    if (upto <= q->acked)
-        return;
-    q->acked = upto;
-    while (q->nacked < q->count) {
-        struct entry *e = entry_at(q, q->nacked);
-        if (e->m->id > upto)
-            break;
-        e->acked_us = now;
-        q->nacked++;
-        q->acked_bytes += e->m->len;
-        m->pending--;
-        m->pending_bytes -= e->m->len;
-        m->st.acked++;
-    }
-}
-
-/* Index of the first entry with an id above id. */
-static size_t queue_after(struct cbx_queue *q, uint64_t id)
-{
-    size_t lo = 0, hi = q->count;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (entry_at(q, mid)->m->id <= id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_queue **qs)
@@ -294,25 +196,29 @@ static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_que
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Takes w off its queues' lists; a placeholder left without waiters goes. */
 static void unlink_waiter(struct cbx_qmap *m, struct cbx_waiter *w, int64_t now)
 {
     bool was = false;
 
     for (size_t i = 0; i < w->queues.n; i++) {
         struct cbx_waitlink *l = &w->links[i];
-        if (l->q == NULL)
+        struct cbx_queue *q = l->q;
+        if (q == NULL)
             continue;
         was = true;
         if (l->prev != NULL)
             l->prev->next = l->next;
         else
-            l->q->waiters = l->next;
+            q->waiters = l->next;
         if (l->next != NULL)
             l->next->prev = l->prev;
-        l->q->n_waiters--;
-        l->q->active_us = now;
+        q->n_waiters--;
+        q->active_us = now;
         l->q = NULL;
         l->prev = l->next = NULL;
+        if (q->placeholder && q->n_waiters == 0)
+            cbx_queue_free(m, q);
     }
     if (was)
         m->waiters--;
@@ -324,52 +230,6 @@ static bool add_gap(struct cbx_waiter *w, const struct cbx_gap *g, size_t nqueue
     if (w->gaps == NULL && (w->gaps = malloc(nqueues * sizeof *w->gaps)) == NULL)
         return false;
     w->gaps[w->n_gaps++] = *g;
-    return true;
-}
-
-void cbx_waiter_init(struct cbx_waiter *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->mu, NULL);
-}
-
-void cbx_waiter_cleanup(struct cbx_waiter *w)
-{
-    for (size_t i = 0; i < w->n_inbox; i++)
-        cbx_msg_unref(w->inbox[i]);
-    if (w->inbox != w->inbox_small)
-        free(w->inbox);
-    w->inbox = NULL;
-    w->n_inbox = w->cap_inbox = 0;
-    free(w->kick_reason);
-    free(w->gaps);
-    free(w->links);
-    w->kick_reason = NULL;
-    w->gaps = NULL;
-    w->links = NULL;
-    cbx_qlist_free(&w->queues);
-    pthread_mutex_destroy(&w->mu);
-}
-
-/* Appends a ref to w's inbox; w->mu held. False when memory runs out. */
-static bool inbox_add(struct cbx_waiter *w, struct cbx_msg *msg)
-{
-    if (w->inbox == NULL) {
-        w->inbox = w->inbox_small;
-        w->cap_inbox = sizeof w->inbox_small / sizeof w->inbox_small[0];
-    }
-    if (w->n_inbox == w->cap_inbox) {
-        size_t cap = w->cap_inbox * 4;
-        struct cbx_msg **in = malloc(cap * sizeof *in);
-        if (in == NULL)
-            return false;
-        memcpy(in, w->inbox, w->n_inbox * sizeof *in);
-        if (w->inbox != w->inbox_small)
-            free(w->inbox);
-        w->inbox = in;
-        w->cap_inbox = cap;
-    }
-    w->inbox[w->n_inbox++] = cbx_msg_ref(msg);
     return true;
 }
 
@@ -390,10 +250,10 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
         }
         if (w->inbox_max != 0 && w->n_inbox >= w->inbox_max) {
             w->flags |= CBX_W_OVERFLOW;
-        } else if (inbox_add(w, msg)) {
+        } else if (cbx_waiter_add(w, msg)) {
             m->st.delivered++;
             if (w->ack_on_deliver)
-                queue_ack(m, q, msg->id, now);
+                cbx_queue_ack(m, q, msg->id, now);
         } else {
             w->flags |= CBX_W_OVERFLOW; /* out of memory: end it, the client resumes by id */
         }
@@ -405,6 +265,88 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
             *filled = w;
         }
     }
+}
+
+static bool over_budget(struct cbx_qmap *m, struct cbx_msg **msgs, size_t n)
+{
+    if (m->lim.max_total_messages != 0 && m->stored + n > m->lim.max_total_messages)
+        return true;
+    if (m->lim.max_total_bytes != 0) {
+        size_t incoming = 0;
+        for (size_t i = 0; i < n; i++)
+            incoming += msgs[i]->len + CBX_ID_DIGITS_MAX;
+        if (m->stored_bytes + incoming > m->lim.max_total_bytes)
+            return true;
+    }
+    return false;
+}
+
+/* The part of a publish that can fail, done before anything of the batch
+ * is stored or dropped: finds (or makes, as placeholders) the queues of the
+ * batch into qs, checks max-queues for those that would become counted, and
+ * grows every ring to hold what it will hold at its fullest during the
+ * batch. On failure it frees the placeholders it made and returns
+ * CBX_ERR_FULL or CBX_ERR_NOMEM; the map is as before (a ring may be
+ * bigger). On success each queue's batch_n is 0 again. */
+static enum cbx_err publish_prepare(struct cbx_qmap *m, const struct cbx_pub_batch *b, struct cbx_queue **qs)
+{
+    struct cbx_queue *made = NULL;
+    size_t counted = m->nqueues, done = 0;
+    enum cbx_err rc = CBX_OK;
+
+    for (; done < b->n; done++) {
+        const struct cbx_pub_item *it = &b->items[done];
+        uint32_t h = cbx_qmap_hash(it->queue, it->queue_len);
+        struct cbx_queue *q = cbx_queue_find(m, it->queue, it->queue_len, h);
+
+        if (q == NULL || (q->placeholder && q->batch_n == 0)) {
+            if (counted >= m->lim.max_queues) {
+                rc = CBX_ERR_FULL;
+                goto fail;
+            }
+            counted++;
+        }
+        if (q == NULL) {
+            if ((q = placeholder_create(m, it->queue, it->queue_len, h)) == NULL) {
+                rc = CBX_ERR_NOMEM;
+                goto fail;
+            }
+            q->batch_made = made;
+            made = q;
+        }
+        q->batch_n++;
+        qs[done] = q;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        struct cbx_queue *q = qs[i];
+        size_t most = m->lim.queue_max_messages ? m->lim.queue_max_messages : 1;
+
+        if (q->batch_n == 0)
+            continue; /* reserved already */
+        /* the drops before each push keep count + 1 <= most (or count 0) */
+        if (q->count + q->batch_n < most)
+            most = q->count + q->batch_n;
+        if (!cbx_queue_reserve(q, most > q->count ? most : q->count)) {
+            rc = CBX_ERR_NOMEM;
+            goto fail;
+        }
+        q->batch_n = 0;
+    }
+    while (made != NULL) {
+        struct cbx_queue *next = made->batch_made;
+        made->batch_made = NULL;
+        made = next;
+    }
+    return CBX_OK;
+fail:
+    for (size_t i = 0; i < done; i++)
+        qs[i]->batch_n = 0;
+    while (made != NULL) {
+        struct cbx_queue *next = made->batch_made;
+        cbx_queue_free(m, made); /* empty, and no waiter: it was made just now */
+        made = next;
+    }
+    return rc;
 }
 
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids)
@@ -437,51 +379,31 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         rc = CBX_ERR_STOPPING;
         goto out;
     }
+    if (over_budget(m, msgs, b->n)) {
+        m->st.refused_budget++;
+        pthread_mutex_unlock(&m->mu);
+        rc = CBX_ERR_BUDGET;
+        goto out;
+    }
+    if ((rc = publish_prepare(m, b, qs)) != CBX_OK) {
+        pthread_mutex_unlock(&m->mu);
+        goto out;
+    }
+    /* from here on nothing can fail: the whole batch goes in */
     now = cbx_now_mono_us();
     now_real = cbx_now_real_us();
-    if (m->lim.max_total_bytes != 0) {
-        size_t incoming = 0;
-        for (size_t i = 0; i < b->n; i++)
-            incoming += msgs[i]->len + CBX_ID_DIGITS_MAX;
-        if (m->stored_bytes + incoming > m->lim.max_total_bytes ||
-            (m->lim.max_total_messages != 0 && m->stored + b->n > m->lim.max_total_messages)) {
-            m->st.refused_budget++;
-            pthread_mutex_unlock(&m->mu);
-            rc = CBX_ERR_BUDGET;
-            goto out;
-        }
-    }
-    /* find or create every queue first, so a full map refuses the whole batch */
-    for (size_t i = 0; i < b->n; i++) {
-        const struct cbx_pub_item *it = &b->items[i];
-        uint32_t h = hash_name(it->queue, it->queue_len);
-        qs[i] = queue_find(m, it->queue, it->queue_len, h);
-        if (qs[i] == NULL) {
-            if (m->nqueues >= m->lim.max_queues ||
-                (qs[i] = queue_create(m, it->queue, it->queue_len, h)) == NULL) {
-                rc = m->nqueues >= m->lim.max_queues ? CBX_ERR_FULL : CBX_ERR_NOMEM;
-                /* queues made for this batch are empty and waiterless: the sweep frees them */
-                pthread_mutex_unlock(&m->mu);
-                goto out;
-            }
-        }
-    }
     for (size_t i = 0; i < b->n; i++) {
         struct cbx_queue *q = qs[i];
         struct cbx_msg *msg = msgs[i];
-        uint64_t id = m->last_id + 1;
+        uint64_t id = m->last_id + 1; /* never the clock: see cbx_qmap_create() */
 
-        if ((uint64_t)now_real > id)
-            id = (uint64_t)now_real;
+        count_queue(m, q);
         cbx_msg_set_id(msg, id);
         /* make room first; a queue always keeps the newest message */
         while (q->count > 0 && (q->count + 1 > m->lim.queue_max_messages ||
                                 q->bytes + msg->len > m->lim.queue_max_bytes))
-            entry_drop(m, q, CBX_DROP_OVERFLOW);
-        if (!queue_push(m, q, msg, now)) {
-            rc = CBX_ERR_NOMEM; /* the messages before this one are queued: a partial batch */
-            break;
-        }
+            cbx_queue_drop(m, q, CBX_DROP_OVERFLOW);
+        cbx_queue_push(m, q, msg, now); /* publish_prepare() made the room */
         m->last_id = id;
         msgs[i] = NULL; /* the queue owns it now */
         ids[i] = id;
@@ -524,13 +446,59 @@ static bool room_for_waiter(struct cbx_qmap *m, struct cbx_queue **qs, size_t n)
     return true;
 }
 
+/* Works out the gap report and the cursor of queue q for a subscribe;
+ * restart: since is above the newest id of this run. False when memory
+ * runs out. */
+static bool cursor_of(struct cbx_qmap *m, struct cbx_waiter *w, size_t i, struct cbx_queue *q, bool has_since,
+                      uint64_t since, bool restart, int64_t now, uint64_t *cursor)
+{
+    const char *name = w->queues.names[i];
+    size_t n = w->queues.n;
+    struct cbx_gap g;
+
+    if (restart) {
+        /* ids of this run may have passed through since's range: from the
+         * first id to since any id may name a new message, so acknowledge
+         * nothing and hand over everything from this run's start */
+        *cursor = m->first_id - 1;
+        g = (struct cbx_gap){ m->first_id, since, CBX_DROP_RESTART, name };
+        return add_gap(w, &g, n);
+    }
+    if (has_since) {
+        cbx_queue_ack(m, q, since, now);
+        *cursor = since;
+        if (since != 0 && since < m->first_id - 1) {
+            g = (struct cbx_gap){ since + 1, m->first_id - 1, CBX_DROP_RESTART, name };
+            if (q->purged_to > g.to)
+                g.to = q->purged_to;
+            return add_gap(w, &g, n);
+        }
+        if (q->purged_to > since) {
+            g = (struct cbx_gap){ since + 1, q->purged_to, q->purged_reason, name };
+            return add_gap(w, &g, n);
+        }
+        return true;
+    }
+    /* every id of this run is >= first_id: below it, first_id - 1 resumes
+     * the same and reports no restart gap */
+    *cursor = q->acked < m->first_id - 1 ? m->first_id - 1 : q->acked;
+    if (*cursor < w->start)
+        w->start = *cursor;
+    if (q->lost_to > q->acked) {
+        g = (struct cbx_gap){ q->acked + 1, q->lost_to, q->lost_reason, name };
+        return add_gap(w, &g, n);
+    }
+    return true;
+}
+
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always)
 {
     struct cbx_queue *qs[CBX_QLIST_MAX];
     size_t next[CBX_QLIST_MAX];
-    size_t n = w->queues.n, taken = 0;
+    size_t n = w->queues.n, found = 0, taken = 0;
     enum cbx_err rc = CBX_OK;
+    bool restart;
     int64_t now;
 
     if (w->links == NULL && (w->links = calloc(n ? n : 1, sizeof *w->links)) == NULL)
@@ -541,22 +509,19 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         goto out;
     }
     now = cbx_now_mono_us();
-    for (size_t i = 0; i < n; i++) {
-        const char *name = w->queues.names[i];
+    /* a queue nobody published to gets a placeholder: subscribers do not
+     * use up max-queues (docs/PROTOCOL.md, "Mailbox semantics") */
+    for (; found < n; found++) {
+        const char *name = w->queues.names[found];
         size_t len = strlen(name);
-        uint32_t h = hash_name(name, len);
-        qs[i] = queue_find(m, name, len, h);
-        if (qs[i] == NULL) {
-            if (m->nqueues >= m->lim.max_queues) {
-                rc = CBX_ERR_FULL;
-                goto out;
-            }
-            if ((qs[i] = queue_create(m, name, len, h)) == NULL) {
-                rc = CBX_ERR_NOMEM;
-                goto out;
-            }
+        uint32_t h = cbx_qmap_hash(name, len);
+        struct cbx_queue *q = cbx_queue_find(m, name, len, h);
+        if (q == NULL && (q = placeholder_create(m, name, len, h)) == NULL) {
+            rc = CBX_ERR_NOMEM;
+            goto out;
         }
-        qs[i]->active_us = now;
+        q->active_us = now;
+        qs[found] = q;
     }
 
     /* a stream is refused before it acknowledges anything */
@@ -564,48 +529,16 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         rc = CBX_ERR_BUSY;
         goto out;
     }
+    restart = has_since && since > m->last_id;
     w->n_gaps = 0;
-    w->start = has_since ? since : UINT64_MAX;
+    w->start = restart ? m->first_id - 1 : has_since ? since : UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        struct cbx_queue *q = qs[i];
-        struct cbx_gap gap, *g = &gap;
         uint64_t cursor;
-
-        if (has_since) {
-            queue_ack(m, q, since, now);
-            cursor = since;
-            if (since != 0 && since < m->first_id - 1) {
-                *g = (struct cbx_gap){ since + 1, m->first_id - 1, CBX_DROP_RESTART, w->queues.names[i] };
-                if (q->purged_to > g->to)
-                    g->to = q->purged_to;
-                if (!add_gap(w, g, n)) {
-                    rc = CBX_ERR_NOMEM;
-                    goto out;
-                }
-            } else if (q->purged_to > since) {
-                *g = (struct cbx_gap){ since + 1, q->purged_to, q->purged_reason, w->queues.names[i] };
-                if (!add_gap(w, g, n)) {
-                    rc = CBX_ERR_NOMEM;
-                    goto out;
-                }
-            }
-        } else {
-            cursor = q->acked;
-            /* every id of this run is >= first_id: below it, first_id - 1
-             * resumes the same and reports no restart gap */
-            if (cursor < m->first_id - 1)
-                cursor = m->first_id - 1;
-            if (cursor < w->start)
-                w->start = cursor;
-            if (q->lost_to > q->acked) {
-                *g = (struct cbx_gap){ q->acked + 1, q->lost_to, q->lost_reason, w->queues.names[i] };
-                if (!add_gap(w, g, n)) {
-                    rc = CBX_ERR_NOMEM;
-                    goto out;
-                }
-            }
+        if (!cursor_of(m, w, i, qs[i], has_since, since, restart, now, &cursor)) {
+            rc = CBX_ERR_NOMEM;
+            goto out;
         }
-        next[i] = queue_after(q, cursor);
+        next[i] = cbx_queue_after(qs[i], cursor);
     }
 
     /* merge the queues' unseen messages by id, lowest first */
@@ -615,7 +548,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         uint64_t best_id = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
             if (next[i] < qs[i]->count) {
-                uint64_t id = entry_at(qs[i], next[i])->m->id;
+                uint64_t id = cbx_queue_entry(qs[i], next[i])->m->id;
                 if (id < best_id) {
                     best_id = id;
                     best = i;
@@ -624,12 +557,12 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         }
         if (best == n)
             break;
-        if (!inbox_add(w, entry_at(qs[best], next[best])->m)) {
+        if (!cbx_waiter_add(w, cbx_queue_entry(qs[best], next[best])->m)) {
             rc = CBX_ERR_NOMEM;
             break;
         }
         if (w->ack_on_deliver)
-            queue_ack(m, qs[best], best_id, now);
+            cbx_queue_ack(m, qs[best], best_id, now);
         next[best]++;
         taken++;
     }
@@ -645,6 +578,10 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         link_waiter(m, w, qs);
     }
 out:
+    /* placeholders this call made and did not link w to */
+    for (size_t i = 0; i < found; i++)
+        if (qs[i]->placeholder && qs[i]->n_waiters == 0)
+            cbx_queue_free(m, qs[i]);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
@@ -664,165 +601,4 @@ void cbx_qmap_unsubscribe(struct cbx_qmap *m, struct cbx_waiter *w)
     w->linked = false;
     pthread_mutex_unlock(&w->mu);
     pthread_mutex_unlock(&m->mu);
-}
-
-size_t cbx_waiter_take(struct cbx_waiter *w, struct cbx_msg **out, size_t max, unsigned *flags)
-{
-    size_t n;
-
-    pthread_mutex_lock(&w->mu);
-    n = w->n_inbox < max ? w->n_inbox : max;
-    if (n > 0) {
-        memcpy(out, w->inbox, n * sizeof *out);
-        memmove(w->inbox, w->inbox + n, (w->n_inbox - n) * sizeof *out);
-        w->n_inbox -= n;
-    }
-    *flags = w->flags;
-    w->flags = 0;
-    pthread_mutex_unlock(&w->mu);
-    return n;
-}
-
-void cbx_waiter_kick_reason(struct cbx_waiter *w, char *out, size_t len)
-{
-    pthread_mutex_lock(&w->mu);
-    snprintf(out, len, "%s", w->kick_reason ? w->kick_reason : "");
-    pthread_mutex_unlock(&w->mu);
-}
-
-void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason)
-{
-    char *copy = reason != NULL ? strdup(reason) : NULL;
-
-    pthread_mutex_lock(&w->mu);
-    w->flags |= flag;
-    if (copy != NULL) {
-        free(w->kick_reason);
-        w->kick_reason = copy;
-    }
-    w->wake(w);
-    pthread_mutex_unlock(&w->mu);
-}
-
-void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
-{
-    pthread_mutex_lock(&m->mu);
-    for (size_t b = 0; b < m->nbuckets; b++) {
-        struct cbx_queue *q = m->buckets[b];
-        while (q != NULL) {
-            struct cbx_queue *next = q->hnext;
-            while (q->count > 0) {
-                struct entry *e = entry_at(q, 0);
-                if (!((e->acked_us != 0 && now - e->acked_us >= m->lim.retain_acked_us) ||
-                      now - e->added_us >= m->lim.message_ttl_us))
-                    break;
-                entry_drop(m, q, CBX_DROP_EXPIRED);
-            }
-            if (q->count == 0 && q->n_waiters == 0 && now - q->active_us >= m->lim.retain_acked_us)
-                queue_free(m, q);
-            q = next;
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-static void flush_queue(struct cbx_qmap *m, struct cbx_queue *q, uint64_t *count)
-{
-    *count += q->count;
-    while (q->count > 0)
-        entry_drop(m, q, CBX_DROP_FLUSHED);
-}
-
-enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *count)
-{
-    enum cbx_err rc = CBX_OK;
-
-    *count = 0;
-    pthread_mutex_lock(&m->mu);
-    if (name == NULL) {
-        for (size_t b = 0; b < m->nbuckets; b++)
-            for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
-                flush_queue(m, q, count);
-    } else {
-        struct cbx_queue *q = queue_find(m, name, strlen(name), hash_name(name, strlen(name)));
-        if (q == NULL)
-            rc = CBX_ERR_NOT_FOUND;
-        else
-            flush_queue(m, q, count);
-    }
-    pthread_mutex_unlock(&m->mu);
-    return rc;
-}
-
-enum cbx_err cbx_qmap_signal_queue(struct cbx_qmap *m, const char *name, unsigned flag, const char *reason,
-                                   uint64_t *count)
-{
-    struct cbx_queue *q;
-    enum cbx_err rc = CBX_OK;
-
-    *count = 0;
-    pthread_mutex_lock(&m->mu);
-    q = queue_find(m, name, strlen(name), hash_name(name, strlen(name)));
-    if (q == NULL)
-        rc = CBX_ERR_NOT_FOUND;
-    else
-        for (struct cbx_waitlink *l = q->waiters; l != NULL; l = l->next, (*count)++)
-            cbx_waiter_signal(l->w, flag, reason);
-    pthread_mutex_unlock(&m->mu);
-    return rc;
-}
-
-void cbx_qmap_stop(struct cbx_qmap *m)
-{
-    pthread_mutex_lock(&m->mu);
-    m->stopping = true;
-    pthread_mutex_unlock(&m->mu);
-}
-
-void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out)
-{
-    pthread_mutex_lock(&m->mu);
-    *out = m->st;
-    out->queues = m->nqueues;
-    out->pending_messages = m->pending;
-    out->pending_bytes = m->pending_bytes;
-    out->stored_messages = m->stored;
-    out->stored_bytes = m->stored_bytes;
-    out->waiters = m->waiters;
-    out->first_id = m->first_id;
-    out->last_id = m->last_id;
-    pthread_mutex_unlock(&m->mu);
-}
-
-enum cbx_err cbx_qmap_list(struct cbx_qmap *m, const char *pattern, struct cbx_queue_info **rows, size_t *n)
-{
-    struct cbx_queue_info *out = NULL;
-    size_t count = 0;
-    enum cbx_err rc = CBX_OK;
-
-    pthread_mutex_lock(&m->mu);
-    if (m->nqueues > 0 && (out = calloc(m->nqueues, sizeof *out)) == NULL) {
-        rc = CBX_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t b = 0; b < m->nbuckets; b++) {
-        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext) {
-            struct cbx_queue_info *r = &out[count];
-            if (pattern != NULL && fnmatch(pattern, q->name, 0) != 0)
-                continue;
-            memcpy(r->name, q->name, q->name_len + 1);
-            r->pending = q->count - q->nacked;
-            r->stored = q->count;
-            r->bytes = q->bytes;
-            r->waiters = q->n_waiters;
-            r->oldest_us = q->count ? entry_at(q, 0)->m->published_us : 0;
-            r->last_publish_us = q->last_publish_real_us;
-            count++;
-        }
-    }
-out:
-    pthread_mutex_unlock(&m->mu);
-    *rows = out;
-    *n = count;
-    return rc;
 }

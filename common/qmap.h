@@ -87,13 +87,16 @@ struct cbx_qmap_limits {
 /* Counters and gauges; copied out under the lock by cbx_qmap_stats(). */
 struct cbx_qmap_stats {
     uint64_t published, delivered, acked, expired, dropped, flushed, refused_budget;
-    uint64_t queues, pending_messages, pending_bytes, stored_messages, stored_bytes, waiters;
+    uint64_t queues;       /* counted queues, what max-queues limits */
+    uint64_t placeholders; /* queues only subscribed to, not counted */
+    uint64_t pending_messages, pending_bytes, stored_messages, stored_bytes, waiters;
     uint64_t first_id, last_id;
 };
 
 struct cbx_qmap;
 
-/* Creates an empty map whose ids start at the wall clock in microseconds.
+/* Creates an empty map whose first id is the wall clock in microseconds;
+ * each later id is the last one + 1.
  * Owned; free with cbx_qmap_destroy() once no waiter is linked. */
 struct cbx_qmap *cbx_qmap_create(const struct cbx_qmap_limits *lim);
 void cbx_qmap_destroy(struct cbx_qmap *m);
@@ -104,24 +107,31 @@ void cbx_waiter_init(struct cbx_waiter *w);
 void cbx_waiter_cleanup(struct cbx_waiter *w);
 
 /* Queues a batch atomically: encodes each message (outside the lock), then
- * under the lock hands out ids, stores the messages and wakes the waiters of
- * the queues that changed. ids (room for b->n) receives the ids. Returns
- * CBX_ERR_FULL (nothing queued) when max-queues would be exceeded,
- * CBX_ERR_BUDGET (nothing queued) when max-total-bytes or
- * max-total-messages would be, and CBX_ERR_STOPPING (nothing queued) after
- * cbx_qmap_stop(). */
+ * under the lock makes every allocation the batch needs (new queues, bigger
+ * rings), and only then drops old messages for overflow, hands out ids
+ * (each the last id + 1), stores the messages and wakes the waiters of the
+ * queues that changed. ids (room for b->n) receives the ids. Every failure
+ * leaves the map as it was (nothing queued, nothing dropped, no id used):
+ * CBX_ERR_FULL when max-queues would be exceeded (a placeholder made by a
+ * subscribe becomes a counted queue here), CBX_ERR_BUDGET when
+ * max-total-bytes or max-total-messages would be, CBX_ERR_NOMEM when memory
+ * runs out, and CBX_ERR_STOPPING after cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
  * its inbox and gaps with what the cursor has not seen: has_since false means
- * "every pending message". w->start gets the id to resume from so as to see
- * all that w is handed: since, or else the lowest acknowledgement point of
- * its queues. At most limit messages go to the inbox. A waiter
- * is linked (so later publishes reach it) when link_always, or when the
- * inbox and gaps are empty. Returns CBX_ERR_FULL when a queue would have to
- * be created past max-queues, CBX_ERR_BUSY when it would be linked to a
- * queue that has max-waiters-per-queue already, CBX_ERR_STOPPING after
- * cbx_qmap_stop(). */
+ * "every pending message". A since above the last id of this run
+ * acknowledges nothing and reports a restart gap per queue (from the first
+ * id of the run to since) before everything the run still holds. w->start
+ * gets the id to resume from so as to see all that w is handed: since (the
+ * first id - 1 for such a restart gap), or else the lowest acknowledgement
+ * point of its queues. At most limit messages go to the inbox. A waiter is
+ * linked (so later publishes reach it) when link_always, or when the inbox
+ * and gaps are empty. A queue that does not exist gets a placeholder, which
+ * max-queues does not count and which goes when its last waiter does, so
+ * subscribing never fails for max-queues. Returns CBX_ERR_BUSY when w would
+ * be linked to a queue that has max-waiters-per-queue already,
+ * CBX_ERR_NOMEM, or CBX_ERR_STOPPING after cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always);
 
@@ -144,7 +154,8 @@ void cbx_waiter_signal(struct cbx_waiter *w, unsigned flag, const char *reason);
 void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now_us);
 
 /* Drops every message of queue name (or of all queues when name is NULL);
- * returns how many through *count. CBX_ERR_NOT_FOUND for an unknown queue. */
+ * returns how many through *count. CBX_ERR_NOT_FOUND for an unknown queue
+ * (a placeholder is known: it has nothing to flush). */
 enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *count);
 
 /* Signals every waiter linked to queue name; CBX_ERR_NOT_FOUND for an
@@ -160,14 +171,21 @@ void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);
 /* One row per queue for the admin `queues` command. */
 struct cbx_queue_info {
     char name[CBX_QNAME_MAX + 1];
+    bool placeholder;        /* only subscribed to: not counted in max-queues */
     uint64_t pending, stored, bytes, waiters;
     int64_t oldest_us;       /* CLOCK_REALTIME publish time of the oldest message, 0 if none */
     int64_t last_publish_us; /* CLOCK_REALTIME, 0 if never */
 };
 
-/* Copies rows for queues matching the fnmatch(3) pattern (NULL = all) into
- * a new array (owned; free()). */
+/* Copies rows for queues matching the fnmatch(3) pattern (NULL = all),
+ * placeholders included, into a new array (owned; free()). */
 enum cbx_err cbx_qmap_list(struct cbx_qmap *m, const char *pattern, struct cbx_queue_info **rows, size_t *n);
+
+#ifdef CBX_QMAP_TESTING
+/* Test builds only: the allocation the map makes under its lock after this
+ * many more fails (0: the next one); -1 (the default): none fails. */
+extern long cbx_qmap_test_allocs_left;
+#endif
 
 /* The monotonic clock in microseconds. */
 int64_t cbx_now_mono_us(void);

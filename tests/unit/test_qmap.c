@@ -280,6 +280,220 @@ static void test_stop_refuses_publishes_and_subscriptions(void)
     cbx_qmap_destroy(m);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { 0, ms * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+/* Within a run each id is the last one + 1, however far the clock moved
+ * meanwhile (here a few milliseconds: the old rule took the clock's µs). */
+static void test_ids_consecutive_regardless_of_clock(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 100 };
+    struct cbx_qmap_stats st;
+    char why[64];
+    uint64_t a, c, ids[3];
+
+    cbx_qmap_stats(m, &st);
+    a = pub1(m, "tick", "1");
+    CHECK_INT(a, st.first_id); /* the first id of a run is the wall clock at start, in µs */
+    sleep_ms(3);
+    c = pub1(m, "tock", "2");
+    CHECK_INT(c, a + 1);
+    sleep_ms(3);
+    for (int i = 0; i < 3; i++)
+        cbx_pub_batch_add(&b, "tick", 4, "b", 1, false, &pl, why, sizeof why);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(ids[i], c + 1 + (uint64_t)i);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.last_id, c + 3);
+    cbx_pub_batch_free(&b);
+    cbx_qmap_destroy(m);
+}
+
+/* A since above the newest id of this run (a client of an earlier run whose
+ * clock was ahead) acknowledges nothing, reports a restart gap from this
+ * run's first id F to since on each queue, and gets all this run holds. */
+static void test_since_above_newest_is_a_restart_gap(void)
+{
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    struct cbx_qmap_stats st, st2;
+    struct cbx_waiter w;
+    char out[4096], want[4096];
+    uint64_t f, a, b, c, d;
+
+    cbx_qmap_stats(m, &st);
+    f = st.first_id;
+    /* nothing published yet: the newest is F - 1, so since = F is above it */
+    sub(m, "r", true, f, out, sizeof out, &w);
+    CHECK_STR(out, "");
+    CHECK_INT(w.n_gaps, 1);
+    if (w.n_gaps == 1) {
+        CHECK_INT(w.gaps[0].from, f);
+        CHECK_INT(w.gaps[0].to, f);
+        CHECK_INT(w.gaps[0].reason, CBX_DROP_RESTART);
+    }
+    CHECK_INT(w.start, f - 1);
+    CHECK(!w.linked); /* a gap is an answer */
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* since = F - 1: the start of this run, no gap; the poll waits */
+    sub(m, "r", true, f - 1, out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 0);
+    CHECK(w.linked);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+
+    a = pub1(m, "r", "a");
+    b = pub1(m, "r", "b");
+    c = pub1(m, "r", "c");
+    d = pub1(m, "s", "d");
+    cbx_qmap_stats(m, &st);
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"r\",\"data\":\"a\"},"
+             "{\"id\":%llu,\"queue\":\"r\",\"data\":\"b\"},"
+             "{\"id\":%llu,\"queue\":\"r\",\"data\":\"c\"},"
+             "{\"id\":%llu,\"queue\":\"s\",\"data\":\"d\"}",
+             (unsigned long long)a, (unsigned long long)b, (unsigned long long)c, (unsigned long long)d);
+    CHECK_STR(sub(m, "r,s", true, d + 1000, out, sizeof out, &w), want);
+    CHECK_INT(w.n_gaps, 2);
+    for (size_t i = 0; i < w.n_gaps && i < 2; i++) {
+        CHECK_STR(w.gaps[i].queue, i == 0 ? "r" : "s");
+        CHECK_INT(w.gaps[i].from, f);
+        CHECK_INT(w.gaps[i].to, d + 1000);
+        CHECK_INT(w.gaps[i].reason, CBX_DROP_RESTART);
+    }
+    CHECK_INT(w.start, f - 1); /* the stream's Cometbox-Cursor */
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* nothing was acknowledged */
+    cbx_qmap_stats(m, &st2);
+    CHECK_INT(st2.acked, st.acked);
+    CHECK_INT(st2.pending_messages, 4);
+    snprintf(want, sizeof want, "{\"id\":%llu,\"queue\":\"r\",\"data\":\"a\"},"
+             "{\"id\":%llu,\"queue\":\"r\",\"data\":\"b\"},"
+             "{\"id\":%llu,\"queue\":\"r\",\"data\":\"c\"}",
+             (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
+    CHECK_STR(sub(m, "r", false, 0, out, sizeof out, &w), want);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* the boundary: since = the newest id is an ordinary resume */
+    sub(m, "r,s", true, d, out, sizeof out, &w);
+    CHECK_STR(out, "");
+    CHECK_INT(w.n_gaps, 0);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* newest + 1 is above it; a message dropped this run is inside [F, since] */
+    for (int i = 0; i < 6; i++)
+        pub1(m, "r", "more"); /* r keeps 5: a to c and one more are dropped */
+    cbx_qmap_stats(m, &st);
+    sub(m, "r", true, st.last_id + 1, out, sizeof out, &w);
+    CHECK_INT(w.n_gaps, 1);
+    if (w.n_gaps == 1) {
+        CHECK_INT(w.gaps[0].from, f);
+        CHECK_INT(w.gaps[0].to, st.last_id + 1);
+        CHECK_INT(w.gaps[0].reason, CBX_DROP_RESTART);
+    }
+    CHECK_INT(w.n_inbox, 0); /* taken by sub(): five messages */
+    CHECK(strstr(out, "\"more\"") != NULL);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* a stream with such a since: its cursor is F - 1 too, and it stays linked */
+    waiter_on(&w, "r");
+    w.ack_on_deliver = true;
+    w.inbox_max = 100;
+    CHECK_INT(cbx_qmap_subscribe(m, &w, true, st.last_id + 7, SIZE_MAX, true), CBX_OK);
+    CHECK_INT(w.start, f - 1);
+    CHECK_INT(w.n_gaps, 1);
+    CHECK_INT(w.n_inbox, 5);
+    CHECK(w.linked);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    cbx_qmap_destroy(m);
+}
+
+/* Subscribing creates no queue that counts against max-queues: polls with
+ * timeout=0 (subscribe, unsubscribe) on many new queues leave nothing, and
+ * a held poll's queues do not count until something is published there. */
+static void test_subscriptions_do_not_use_up_max_queues(void)
+{
+    struct cbx_qmap_limits l = lim;
+    struct cbx_qmap *m;
+    struct cbx_qmap_stats st;
+    struct cbx_waiter w, held;
+    struct cbx_queue_info *rows;
+    size_t n;
+    char names[256], why[64];
+
+    l.max_queues = 2;
+    m = cbx_qmap_create(&l);
+    for (int r = 0; r < 10; r++) {
+        names[0] = '\0';
+        for (int i = 0; i < 16; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%sn%d-%d", i ? "," : "", r, i);
+        waiter_on(&w, names);
+        w.one_shot = true;
+        CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, 64, false), CBX_OK);
+        cbx_qmap_unsubscribe(m, &w);
+        cbx_qmap_unsubscribe(m, &w);
+        cbx_waiter_cleanup(&w);
+    }
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.queues, 0);
+    CHECK_INT(st.placeholders, 0);
+    pub1(m, "first", "x");
+
+    waiter_on(&held, "h1,h2");
+    held.one_shot = true;
+    CHECK_INT(cbx_qmap_subscribe(m, &held, false, 0, 64, false), CBX_OK);
+    CHECK(held.linked);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.queues, 1);
+    CHECK_INT(st.placeholders, 2);
+    CHECK_INT(st.waiters, 1);
+    CHECK_INT(cbx_qmap_list(m, "h*", &rows, &n), CBX_OK); /* listed, and marked */
+    CHECK_INT(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(rows[i].placeholder);
+        CHECK_INT(rows[i].waiters, 1);
+        CHECK_INT(rows[i].stored, 0);
+    }
+    free(rows);
+    uint64_t id = pub1(m, "h2", "for the held poll"); /* the second queue: within max-queues */
+    CHECK(!held.linked);
+    CHECK_INT(held.n_inbox, 1);
+    if (held.n_inbox == 1)
+        CHECK_INT(held.inbox[0]->id, id);
+    cbx_qmap_unsubscribe(m, &held);
+    cbx_waiter_cleanup(&held);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.queues, 2);
+    CHECK_INT(st.placeholders, 0); /* h1 went with the poll */
+    CHECK_INT(st.waiters, 0);
+    /* a third queue is refused to a publish, not to a subscription */
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 100 };
+    uint64_t ids[1];
+    cbx_pub_batch_add(&b, "h1", 2, "x", 1, false, &pl, why, sizeof why);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_ERR_FULL);
+    cbx_pub_batch_free(&b);
+    waiter_on(&w, "h1");
+    w.one_shot = true;
+    CHECK_INT(cbx_qmap_subscribe(m, &w, false, 0, 64, false), CBX_OK);
+    cbx_qmap_unsubscribe(m, &w);
+    cbx_waiter_cleanup(&w);
+    /* the sweep frees nothing a waiter needs, and an unlinked placeholder is gone */
+    cbx_qmap_sweep(m, cbx_now_mono_us());
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.queues, 2);
+    CHECK_INT(st.placeholders, 0);
+    CHECK_INT(cbx_qmap_flush(m, "h1", &id), CBX_ERR_NOT_FOUND);
+    cbx_qmap_destroy(m);
+}
+
 /* ---- stress: publishers against readers that poll with since --------- */
 
 #define PUBLISHERS 4
@@ -396,6 +610,9 @@ int main(void)
     RUN(test_flush_and_expiry);
     RUN(test_max_queues);
     RUN(test_stop_refuses_publishes_and_subscriptions);
+    RUN(test_ids_consecutive_regardless_of_clock);
+    RUN(test_since_above_newest_is_a_restart_gap);
+    RUN(test_subscriptions_do_not_use_up_max_queues);
     RUN(test_stress);
     TEST_DONE();
 }
