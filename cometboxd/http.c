@@ -28,7 +28,7 @@ enum MHD_Result cbx_http_send(struct MHD_Connection *c, unsigned status, const c
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", content_type);
-    /* only the publish port answers with this: no browser reads it, so no cache headers */
+    cbx_http_common_headers(r); /* no cache may keep a publish answer or a health check either */
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -55,7 +55,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     cbx_buf_add_json_string(&b, code, strlen(code));
     cbx_buf_adds(&b, ",\"detail\":");
     cbx_buf_add_json_string(&b, detail, strlen(detail));
-    cbx_buf_adds(&b, "}");
+    cbx_buf_adds(&b, "}\n");
     if (!b.ok)
         goto out;
     r = MHD_create_response_from_buffer(b.len, b.s, MHD_RESPMEM_MUST_COPY);

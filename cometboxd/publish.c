@@ -101,7 +101,7 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
             cbx_buf_add(&out, ",", 1);
         cbx_buf_add_u64(&out, ids[i]);
     }
-    cbx_buf_adds(&out, "]}");
+    cbx_buf_adds(&out, "]}\n");
     ret = out.ok ? cbx_http_json(c, MHD_HTTP_OK, out.s, out.len) : MHD_NO;
     cbx_buf_free(&out);
 out:
@@ -169,7 +169,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
     }
     if (p == (void *)&healthz_marker && *upload_data_size == 0) {
         *con_cls = &done_marker;
-        return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15);
+        return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}\n", 16);
     }
     if (p->kind != CBX_CTX_PUBLISH) { /* an answer was queued already; drop the rest of the body */
         *upload_data_size = 0;

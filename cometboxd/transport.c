@@ -53,7 +53,7 @@ void cbx_tr_batch(struct cbx_buf *b, enum cbx_transport t, const struct cbx_gap 
             cbx_buf_add(b, ",", 1);
         cbx_buf_add(b, msgs[i]->json, msgs[i]->len);
     }
-    cbx_buf_add(b, t == CBX_T_STREAM ? "]\n" : "]", t == CBX_T_STREAM ? 2 : 1);
+    cbx_buf_adds(b, "]\n"); /* a stream's line end; a long-poll's body ends with it too */
 }
 
 void cbx_tr_kick(struct cbx_buf *b, enum cbx_transport t, const char *reason)
@@ -66,12 +66,12 @@ void cbx_tr_kick(struct cbx_buf *b, enum cbx_transport t, const char *reason)
     }
     cbx_buf_add(b, "[", 1);
     add_kick_object(b, reason);
-    cbx_buf_adds(b, t == CBX_T_STREAM ? "]\n" : "]");
+    cbx_buf_adds(b, "]\n");
 }
 
 void cbx_tr_heartbeat(struct cbx_buf *b, enum cbx_transport t)
 {
-    cbx_buf_adds(b, t == CBX_T_SSE ? ": heartbeat\n\n" : t == CBX_T_STREAM ? "[]\n" : "[]");
+    cbx_buf_adds(b, t == CBX_T_SSE ? ": heartbeat\n\n" : "[]\n");
 }
 
 void cbx_tr_retry(struct cbx_buf *b, unsigned retry_ms)

@@ -23,16 +23,16 @@ class PublishAndPoll(DaemonTest):
         ids = json.loads(body)["ids"]
         self.assertEqual(len(ids), 2)
         self.assertEqual(ids[1], ids[0] + 1)
-        self.assertEqual(body, ('{"ids":[%d,%d]}' % tuple(ids)).encode())
+        self.assertEqual(body, ('{"ids":[%d,%d]}\n' % tuple(ids)).encode())
         t0 = time.monotonic()
         st, hdr, body = self.d.poll("alice")
         self.assertLess(time.monotonic() - t0, 1.0)
         self.assertEqual(st, 200)
         self.assertEqual(hdr["content-type"], "application/json")
         self.assertEqual(hdr["cache-control"], "no-store")
-        self.assertEqual(body, ('[{"id":%d,"queue":"alice","data":"Hello & welcome"}]' % ids[0]).encode())
+        self.assertEqual(body, ('[{"id":%d,"queue":"alice","data":"Hello & welcome"}]\n' % ids[0]).encode())
         st, _, body = self.d.poll("room.1", since=0)
-        self.assertEqual(body, ('[{"id":%d,"queue":"room.1","data":{"x":1}}]' % ids[1]).encode())
+        self.assertEqual(body, ('[{"id":%d,"queue":"room.1","data":{"x":1}}]\n' % ids[1]).encode())
 
     def test_legacy_request_form_and_json_forms(self):
         st, _, body = self.d.publish_xml(
@@ -63,11 +63,11 @@ class PublishAndPoll(DaemonTest):
         t0 = time.monotonic()
         st, hdr, body = self.d.poll("nobody", timeout=1)
         took = time.monotonic() - t0
-        self.assertEqual((st, body), (200, b"[]"))
+        self.assertEqual((st, body), (200, b"[]\n"))
         self.assertGreaterEqual(took, 0.9)
         self.assertLess(took, 3)
         st, _, body = self.d.poll("nobody", timeout=0)
-        self.assertEqual((st, body), (200, b"[]"))
+        self.assertEqual((st, body), (200, b"[]\n"))
 
     def test_several_queues_in_one_poll_in_id_order(self):
         a = self.d.pub("q1", "a")
@@ -141,7 +141,7 @@ class Gaps(DaemonTest):
         self.assertEqual([m["id"] for m in json.loads(body)], ids[2:])
         # pending mode: the two dropped messages were never acknowledged
         st, _, body = self.d.poll("ovf2", timeout=0)
-        self.assertEqual(body, b"[]")
+        self.assertEqual(body, b"[]\n")
 
     def test_pending_poll_reports_lost_pending_messages(self):
         ids = [self.d.pub("p", "m%d" % i) for i in range(4)]
@@ -193,7 +193,7 @@ class Streams(DaemonTest):
         self.assertEqual(s.line(), '[{"id":%d,"queue":"cur","data":"three"}]\n' % c)
         s.close()
         # the stream acknowledged b and c: they are no longer pending ...
-        self.assertEqual(self.d.poll("cur", timeout=0)[2], b"[]")
+        self.assertEqual(self.d.poll("cur", timeout=0)[2], b"[]\n")
         # ... but polling from the cursor gets them back
         st, _, body = self.d.poll("cur", since=a, timeout=0)
         self.assertEqual(json.loads(body), [msg(b, "cur", "two"), msg(c, "cur", "three")])
@@ -260,6 +260,7 @@ class PublishErrors(DaemonTest):
         st, hdr, body = resp
         self.assertEqual(st, status, body)
         self.assertEqual(hdr["content-type"], "application/json")
+        self.assertTrue(body.endswith(b"}\n"), body)
         j = json.loads(body)
         self.assertEqual(sorted(j), ["detail", "error"])
         self.assertEqual(j["error"], code)
@@ -269,7 +270,7 @@ class PublishErrors(DaemonTest):
 
     def assert_nothing_queued(self, queue="bad"):
         st, _, body = self.d.poll(queue, since=0, timeout=0)
-        self.assertEqual((st, body), (200, b"[]"))
+        self.assertEqual((st, body), (200, b"[]\n"))
 
     def test_malformed_xml_names_line_and_column(self):
         self.check(self.d.publish_xml('<messages>\n<message queue="bad">x</mesage>\n</messages>'), 400, "malformed",
@@ -338,7 +339,7 @@ class PublishErrors(DaemonTest):
 
     def test_healthz(self):
         st, _, body = self.d.request("publish", "GET", "/healthz")
-        self.assertEqual((st, body), (200, b'{"status":"ok"}'))
+        self.assertEqual((st, body), (200, b'{"status":"ok"}\n'))
 
 
 class BrowserErrors(DaemonTest):
@@ -453,7 +454,7 @@ class Lifecycle(unittest.TestCase):
                 t.join(5)
             self.assertEqual(rc, 0, d.log)
             self.assertLess(took, 2.0)
-            self.assertEqual(sorted(r[:1] + r[2:] for r in results), [(200, b"[]")] * 5)
+            self.assertEqual(sorted(r[:1] + r[2:] for r in results), [(200, b"[]\n")] * 5)
             self.assertEqual(s.read_to_end(), b"")
             e.read_to_end()
         finally:
@@ -482,7 +483,7 @@ class Lifecycle(unittest.TestCase):
             d.proc.send_signal(signal.SIGTERM)
             # logged once new work is refused
             self.assertIsNotNone(d.wait_for(re.compile(r"SIGTERM: stopping"), 10))
-            stopping = (503, b'{"error":"unavailable","detail":"the server is stopping"}')
+            stopping = (503, b'{"error":"unavailable","detail":"the server is stopping"}\n')
             keep.request("POST", "/publish", b'{"queue":"late","data":"kept-alive"}',
                          {"Content-Type": "application/json"})
             r = keep.getresponse()

@@ -37,7 +37,7 @@ class PublishSecret(DaemonTest):
                                      {"Content-Type": "application/xml", "Authorization": "Bearer s3cret-publisher-"})
         self.assertEqual(st, 403)
         st, _, resp = self.d.poll("sec", since=0, timeout=0)
-        self.assertEqual(resp, b"[]")
+        self.assertEqual(resp, b"[]\n")
         st, _, resp = self.d.request("publish", "POST", "/publish", body,
                                      {"Content-Type": "application/xml", "Authorization": "Bearer s3cret-publisher"})
         self.assertEqual(st, 200)
