@@ -1,5 +1,9 @@
 /* cmd_publish.c - `cometboxctl publish QUEUE MESSAGE [--json]`: one message,
  * through the daemon's own publish path; prints the id. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/pub.h"
 #include "ctl.h"
 
 int ctl_cmd_publish(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv)
@@ -17,10 +21,15 @@ int ctl_cmd_publish(struct ctl *c, const struct ctl_command *cmd, int argc, char
     if (npos < 2)
         return ctl_usage_error(cmd, npos == 0 ? "QUEUE and MESSAGE are missing" : "MESSAGE is missing");
     if (is_json) {
-        const char *end = NULL;
-        data = cJSON_ParseWithOpts(pos[1], &end, true);
-        if (data == NULL)
-            return ctl_usage_error(cmd, "MESSAGE is not one JSON value (--json)");
+        /* the daemon's own rules for JSON text (cbx_json_compact: one value, UTF-8, no raw
+         * control character in a string), so the refusal says where, before anything is sent */
+        char why[256];
+        size_t len;
+        char *compact = cbx_json_compact(pos[1], strlen(pos[1]), &len, why, sizeof why);
+        if (compact == NULL)
+            return ctl_usage_error(cmd, "MESSAGE is not one JSON value (--json): %s", why);
+        data = cJSON_ParseWithLength(compact, len);
+        free(compact);
     } else {
         data = cJSON_CreateString(pos[1]);
     }

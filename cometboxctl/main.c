@@ -253,6 +253,10 @@ int main(int argc, char **argv)
     int i, r;
 
     c.socket = env != NULL && env[0] != '\0' ? env : CBX_ADMIN_SOCKET_DEFAULT;
+    if (argc <= 1) { /* nothing asked: say what can be asked, as a usage error */
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
     cbx_buf_init(&c.in);
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

@@ -9,46 +9,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/config.h"
 #include "server.h"
 
 int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen)
 {
-    char host[256], port[16], shown[INET6_ADDRSTRLEN];
-    const char *colon;
+    char port[8], shown[INET6_ADDRSTRLEN], why[256];
+    const char *host;
+    struct cbx_listen_addr addr;
     struct addrinfo hints, *res = NULL;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int fd = -1, one = 1, rc;
 
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof host) {
-            snprintf(err, errlen, "bad address \"%s\": expected [IPV6]:PORT", spec);
-            return -1;
-        }
-        memcpy(host, spec + 1, (size_t)(close - spec - 1));
-        host[close - spec - 1] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon == NULL || (size_t)(colon - spec) >= sizeof host) {
-            snprintf(err, errlen, "bad address \"%s\": expected HOST:PORT", spec);
-            return -1;
-        }
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-    }
-    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof port ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-        snprintf(err, errlen, "bad port in \"%s\"", spec);
+    /* the config checked spec already; checked again so no caller can bind a wrapped port */
+    if (cbx_config_addr_parse(spec, &addr, why, sizeof why) != CBX_OK) {
+        snprintf(err, errlen, "bad address \"%s\": %s", spec, why);
         return -1;
     }
-    strcpy(port, colon + 1);
+    host = addr.host[0] != '\0' ? addr.host : "*";
+    snprintf(port, sizeof port, "%u", addr.port);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL : host, port, &hints, &res);
+    /* numeric only (no DNS at start-up), but for localhost */
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (strcmp(host, "localhost") != 0 ? AI_NUMERICHOST : 0);
+    rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "cannot resolve \"%s\": %s", spec, gai_strerror(rc));
         return -1;

@@ -3,6 +3,7 @@
  * these defaults and a unit test checks that they agree. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,7 +13,7 @@
 
 #include "log.h"
 
-enum key_type { KT_STR, KT_INT, KT_SIZE, KT_SECS, KT_BOOL, KT_ENUM, KT_MODE };
+enum key_type { KT_STR, KT_ADDR, KT_INT, KT_SIZE, KT_SECS, KT_BOOL, KT_ENUM, KT_MODE };
 
 struct key {
     const char *name;
@@ -33,10 +34,10 @@ static const char *const auth_names[] = { "none", "token", NULL };
 #define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
 
 static const struct key keys[] = {
-    { "listen", KT_STR, STR(listen), 0, 0, NULL, "*:1800",
-      "browser port: HOST:PORT, *:PORT or [IPv6]:PORT; port 0 picks a free one" },
-    { "publish-listen", KT_STR, STR(publish_listen), 0, 0, NULL, "127.0.0.1:1802",
-      "publish port, for the web application only" },
+    { "listen", KT_ADDR, STR(listen), 0, 0, NULL, "*:1800",
+      "browser port: PORT (on *), HOST:PORT, *:PORT or [IPv6]:PORT; port 0 picks a free one" },
+    { "publish-listen", KT_ADDR, STR(publish_listen), 0, 0, NULL, "127.0.0.1:1802",
+      "publish port, for the web application only: PORT (on 127.0.0.1) or HOST:PORT" },
     { "admin-socket", KT_STR, STR(admin_socket), 0, 0, NULL, "/run/cometboxd.sock",
       "path of the admin UNIX socket" },
     { "admin-socket-mode", KT_MODE, OFF(admin_socket_mode), 0, 0, 0777, NULL, "0600",
@@ -116,6 +117,53 @@ static const struct key *find_key(const char *name)
 
 bool cbx_config_has_key(const char *name) { return find_key(name) != NULL; }
 
+#define NEAREST_LEN_MAX 64
+
+/* Edit distance (optimal string alignment: insertions, deletions,
+ * substitutions and swaps of neighbours each count 1); both at most
+ * NEAREST_LEN_MAX bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t d[NEAREST_LEN_MAX + 1][NEAREST_LEN_MAX + 1];
+
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1], best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *cbx_config_nearest_key(const char *name)
+{
+    size_t len = strlen(name), best_d = SIZE_MAX;
+    const char *best = NULL;
+
+    if (len > NEAREST_LEN_MAX)
+        return NULL;
+    for (size_t i = 0; i < NKEYS; i++) {
+        size_t d = edit_distance(name, keys[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = keys[i].name;
+        }
+    }
+    /* a typo, not a different word: at most 2 edits, and at most one per 3 characters */
+    return best_d <= 2 && best_d * 3 <= len ? best : NULL;
+}
+
 /* Parses a decimal integer with an optional unit suffix; mult_* give the
  * multipliers for each suffix letter (0 = suffix not allowed). */
 static bool parse_number(const char *s, long long *out, const char *suffixes,
@@ -143,6 +191,141 @@ static bool parse_number(const char *s, long long *out, const char *suffixes,
     return true;
 }
 
+/* ---- listen addresses ---------------------------------------------------
+ * Checked when the config is read, so a bad one is an error naming the line
+ * or option (exit 2), not a bind failure later; getaddrinfo() would also
+ * take a port above 65535 and wrap it. */
+
+static bool all_digits(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* A numeric IPv6 address, with an optional %scope (an interface name). */
+static bool ipv6_host(const char *host, size_t len)
+{
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    const char *pct = memchr(host, '%', len);
+    size_t alen = pct ? (size_t)(pct - host) : len;
+
+    if (alen >= sizeof buf || (pct != NULL && (len - alen < 2 || len - alen > 16)))
+        return false;
+    for (size_t i = alen + 1; pct != NULL && i < len; i++)
+        if (!isalnum((unsigned char)host[i]) && strchr("._-", host[i]) == NULL)
+            return false;
+    memcpy(buf, host, alen);
+    buf[alen] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+static bool ipv4_host(const char *host, size_t len)
+{
+    char buf[INET_ADDRSTRLEN];
+    struct in_addr a;
+
+    if (len >= sizeof buf)
+        return false;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, &a) == 1;
+}
+
+enum cbx_err cbx_config_addr_parse(const char *spec, struct cbx_listen_addr *out, char *err, size_t errlen)
+{
+    const char *host = spec, *port;
+    size_t host_len;
+
+    memset(out, 0, sizeof *out);
+    if (spec[0] != '\0' && all_digits(spec, strlen(spec))) {
+        out->bare = true;
+        port = spec;
+        host_len = 0;
+    } else if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || close[1] != ':')
+            goto form;
+        host = spec + 1;
+        host_len = (size_t)(close - host);
+        port = close + 2;
+        if (!ipv6_host(host, host_len)) {
+            snprintf(err, errlen, "host must be a numeric IPv4 address, [IPv6], * or localhost, not \"%.*s\"",
+                     (int)(host_len > 100 ? 100 : host_len + 2), host - 1);
+            return CBX_ERR_INVALID;
+        }
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (colon == NULL)
+            goto form;
+        host_len = (size_t)(colon - spec);
+        port = colon + 1;
+        if (memchr(spec, ':', host_len) != NULL) {
+            snprintf(err, errlen, "wants an IPv6 address in brackets, such as [::1]:1800, not \"%.100s\"", spec);
+            return CBX_ERR_INVALID;
+        }
+        if (host_len == 0 || (host_len == 1 && spec[0] == '*')) {
+            out->wildcard = true;
+            host_len = 0;
+        } else if (!(host_len == 9 && memcmp(spec, "localhost", 9) == 0) && !ipv4_host(spec, host_len)) {
+            snprintf(err, errlen, "host must be a numeric IPv4 address, [IPv6], * or localhost, not \"%.*s\"",
+                     (int)(host_len > 100 ? 100 : host_len), spec);
+            return CBX_ERR_INVALID;
+        }
+    }
+    if (port[0] == '\0' || strlen(port) > 5 || !all_digits(port, strlen(port)) || atol(port) > 65535) {
+        snprintf(err, errlen, "port must be a number from 0 to 65535, not \"%.100s\"", port);
+        return CBX_ERR_INVALID;
+    }
+    if (host_len >= sizeof out->host)
+        goto form;
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    out->port = (unsigned)atol(port);
+    return CBX_OK;
+form:
+    snprintf(err, errlen, "wants PORT, HOST:PORT or [IPV6]:PORT, not \"%.100s\"", spec);
+    return CBX_ERR_INVALID;
+}
+
+/* Stores a checked address in its normal form: a bare PORT gets the key's
+ * default host (so a bare port never widens the publish port), ":PORT"
+ * becomes "*:PORT". */
+static enum cbx_err set_addr(const struct key *k, char *base, const char *value, char *err, size_t errlen)
+{
+    struct cbx_listen_addr a;
+    char why[256];
+    int n;
+
+    if (cbx_config_addr_parse(value, &a, why, sizeof why) != CBX_OK) {
+        snprintf(err, errlen, "\"%s\" %s", k->name, why);
+        return CBX_ERR_INVALID;
+    }
+    if (a.bare)
+        n = snprintf(base, k->size, "%.*s:%s", (int)(strrchr(k->def, ':') - k->def), k->def, value);
+    else
+        n = snprintf(base, k->size, "%s%s", value[0] == ':' ? "*" : "", value);
+    if (n < 0 || (size_t)n >= k->size) /* cannot happen: a checked address is short */
+        abort();
+    return CBX_OK;
+}
+
+/* `"threads" must be pool or per-connection, not "x"`: the choices, so
+ * nobody has to look them up. */
+static void enum_error(const struct key *k, const char *value, char *err, size_t errlen)
+{
+    int n = snprintf(err, errlen, "\"%s\" must be ", k->name);
+
+    for (int i = 0; k->names[i] != NULL && n >= 0 && (size_t)n < errlen; i++) {
+        const char *sep = i == 0 ? "" : k->names[i + 1] == NULL ? " or " : ", ";
+        n += snprintf(err + n, errlen - (size_t)n, "%s%s", sep, k->names[i]);
+    }
+    if (n >= 0 && (size_t)n < errlen)
+        snprintf(err + n, errlen - (size_t)n, ", not \"%.100s\"", value);
+}
+
 static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const char *value,
                             char *err, size_t errlen)
 {
@@ -159,6 +342,8 @@ static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const c
         }
         strcpy(base, value);
         return CBX_OK;
+    case KT_ADDR:
+        return set_addr(k, base, value, err, errlen);
     case KT_BOOL:
         if (!strcmp(value, "on") || !strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
             *(bool *)base = true;
@@ -176,7 +361,7 @@ static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const c
                 return CBX_OK;
             }
         }
-        snprintf(err, errlen, "\"%s\" has no value \"%s\"", k->name, value);
+        enum_error(k, value, err, errlen);
         return CBX_ERR_INVALID;
     case KT_MODE: {
         char *end;
@@ -236,7 +421,11 @@ enum cbx_err cbx_config_set(struct cbx_config *cfg, const char *key, const char 
     const struct key *k = find_key(key);
 
     if (k == NULL) {
-        snprintf(err, errlen, "unknown key \"%s\"", key);
+        const char *near = cbx_config_nearest_key(key);
+        if (near != NULL)
+            snprintf(err, errlen, "unknown key \"%.100s\" (did you mean \"%s\"?)", key, near);
+        else
+            snprintf(err, errlen, "unknown key \"%.100s\"", key);
         return CBX_ERR_NOT_FOUND;
     }
     return set_key(cfg, k, value, err, errlen);
@@ -317,6 +506,27 @@ enum cbx_err cbx_config_load(struct cbx_config *cfg, const char *path, char *err
     return rc;
 }
 
+enum cbx_err cbx_config_check(const struct cbx_config *cfg, char *err, size_t errlen)
+{
+    /* a stream must hear a heartbeat before idle-timeout closes it */
+    if (cfg->idle_timeout <= cfg->heartbeat) {
+        snprintf(err, errlen, "idle-timeout (%ld) must be longer than heartbeat (%ld)", cfg->idle_timeout,
+                 cfg->heartbeat);
+        return CBX_ERR_INVALID;
+    }
+    /* the default hold must be one a client could ask for */
+    if (cfg->hold_timeout > cfg->hold_timeout_max) {
+        snprintf(err, errlen, "hold-timeout (%ld) must not be more than hold-timeout-max (%ld)", cfg->hold_timeout,
+                 cfg->hold_timeout_max);
+        return CBX_ERR_INVALID;
+    }
+    if (cfg->subscribe_auth == CBX_AUTH_TOKEN && strlen(cfg->subscribe_secret) < 16) {
+        snprintf(err, errlen, "subscribe-auth = token needs a subscribe-secret of at least 16 bytes");
+        return CBX_ERR_INVALID;
+    }
+    return CBX_OK;
+}
+
 void cbx_config_print_help(FILE *out)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -333,6 +543,7 @@ void cbx_config_write(const struct cbx_config *cfg, FILE *out)
         fprintf(out, "# %s\n", k->help);
         switch (k->type) {
         case KT_STR:
+        case KT_ADDR:
             fprintf(out, base[0] ? "%s = %s\n\n" : "%s = \"%s\"\n\n", k->name, base);
             break;
         case KT_BOOL:

@@ -76,4 +76,29 @@ void cbx_config_write(const struct cbx_config *cfg, FILE *out);
 /* True when name is a known key. */
 bool cbx_config_has_key(const char *name);
 
+/* The known key nearest to name, for "did you mean": a close typo (at most
+ * 2 edits, at most one per 3 characters; a swap of neighbours is one), or
+ * NULL. Points into the key table: static, never freed. */
+const char *cbx_config_nearest_key(const char *name);
+
+/* The rules between keys, checked once every key is set (file, then
+ * options): idle-timeout longer than heartbeat, hold-timeout at most
+ * hold-timeout-max, a subscribe-secret of 16 bytes for subscribe-auth =
+ * token. CBX_OK, or CBX_ERR_INVALID with the broken rule in err. */
+enum cbx_err cbx_config_check(const struct cbx_config *cfg, char *err, size_t errlen);
+
+/* A listen address (listen, publish-listen): PORT, HOST:PORT, *:PORT or
+ * [IPV6]:PORT, HOST a numeric IPv4 address or localhost, IPV6 numeric with
+ * an optional %scope, PORT 0-65535. */
+struct cbx_listen_addr {
+    char host[80];  /* without brackets; "" for every address (* or a bare PORT's default) */
+    unsigned port;
+    bool wildcard;  /* written * or empty */
+    bool bare;      /* written as PORT alone (the config stores it with the key's default host) */
+};
+
+/* Splits and checks spec. On error writes what is wrong (without the key's
+ * name, e.g. `port must be a number from 0 to 65535, not "70000"`). */
+enum cbx_err cbx_config_addr_parse(const char *spec, struct cbx_listen_addr *out, char *err, size_t errlen);
+
 #endif

@@ -44,9 +44,11 @@ static void test_values_and_errors(void)
     CHECK_INT(cbx_config_set(&c, "admin-socket-mode", "0660", err, sizeof err), CBX_OK);
     CHECK_INT(c.admin_socket_mode, 0660);
     CHECK_INT(cbx_config_set(&c, "listn", "x", err, sizeof err), CBX_ERR_NOT_FOUND);
-    CHECK_STR(err, "unknown key \"listn\"");
+    CHECK_STR(err, "unknown key \"listn\" (did you mean \"listen\"?)");
     CHECK_INT(cbx_config_set(&c, "threads", "many", err, sizeof err), CBX_ERR_INVALID);
-    CHECK_STR(err, "\"threads\" has no value \"many\"");
+    CHECK_STR(err, "\"threads\" must be pool or per-connection, not \"many\"");
+    CHECK_INT(cbx_config_set(&c, "log-level", "loud", err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "\"log-level\" must be error, warn, info or debug, not \"loud\"");
     CHECK_INT(cbx_config_set(&c, "hold-timeout", "-1", err, sizeof err), CBX_ERR_INVALID);
     CHECK_INT(cbx_config_set(&c, "hold-timeout", "99999", err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "\"hold-timeout\" must be from 0 to 3600, not 99999");
@@ -54,6 +56,102 @@ static void test_values_and_errors(void)
     CHECK_STR(err, "\"max-batch\" wants a whole number, not \"10x\"");
     CHECK_INT(cbx_config_set(&c, "queue-max-bytes", "99999999999999999999", err, sizeof err), CBX_ERR_INVALID);
     CHECK_INT(cbx_config_set(&c, "demo", "maybe", err, sizeof err), CBX_ERR_INVALID);
+}
+
+/* The nearest known key, for "did you mean": close typos only. */
+static void test_nearest_key(void)
+{
+    struct cbx_config c;
+    char err[256];
+
+    CHECK_STR(cbx_config_nearest_key("listn"), "listen");
+    CHECK_STR(cbx_config_nearest_key("hold-timout"), "hold-timeout");
+    CHECK_STR(cbx_config_nearest_key("publish_listen"), "publish-listen");
+    CHECK_STR(cbx_config_nearest_key("thread"), "threads");
+    CHECK_STR(cbx_config_nearest_key("heartbaet"), "heartbeat"); /* a swap counts as one edit */
+    CHECK_STR(cbx_config_nearest_key("Demo"), "demo");
+    CHECK(cbx_config_nearest_key("nope") == NULL);
+    CHECK(cbx_config_nearest_key("x") == NULL);
+    CHECK(cbx_config_nearest_key("") == NULL);
+    CHECK(cbx_config_nearest_key("frobnicate-everything") == NULL);
+    cbx_config_defaults(&c);
+    CHECK_INT(cbx_config_set(&c, "frobnicate", "1", err, sizeof err), CBX_ERR_NOT_FOUND);
+    CHECK_STR(err, "unknown key \"frobnicate\"");
+}
+
+/* listen and publish-listen are checked when read, not when bound. */
+static void test_addresses(void)
+{
+    static const char *const good[][2] = {
+        { "127.0.0.1:1800", "127.0.0.1:1800" }, { "*:0", "*:0" }, { "0.0.0.0:65535", "0.0.0.0:65535" },
+        { "[::1]:1800", "[::1]:1800" }, { "[::]:1", "[::]:1" }, { "localhost:1800", "localhost:1800" },
+        { "[fe80::1%lo]:1800", "[fe80::1%lo]:1800" }, { ":1800", "*:1800" }, { "1800", "*:1800" },
+        { "0", "*:0" }, { "01800", "*:01800" },
+    };
+    static const char *const bad[][2] = {
+        { "127.0.0.1:70000", "\"listen\" port must be a number from 0 to 65535, not \"70000\"" },
+        { "70000", "\"listen\" port must be a number from 0 to 65535, not \"70000\"" },
+        { "127.0.0.1:", "\"listen\" port must be a number from 0 to 65535, not \"\"" },
+        { "127.0.0.1:http", "\"listen\" port must be a number from 0 to 65535, not \"http\"" },
+        { "127.0.0.1:-1", "\"listen\" port must be a number from 0 to 65535, not \"-1\"" },
+        { "127.0.0.1:99999999999999999999", "\"listen\" port must be a number from 0 to 65535, not "
+                                            "\"99999999999999999999\"" },
+        { "example.com:1800", "\"listen\" host must be a numeric IPv4 address, [IPv6], * or localhost, not "
+                              "\"example.com\"" },
+        { "1.2.3:1800", "\"listen\" host must be a numeric IPv4 address, [IPv6], * or localhost, not \"1.2.3\"" },
+        { "[127.0.0.1]:1800", "\"listen\" host must be a numeric IPv4 address, [IPv6], * or localhost, not "
+                              "\"[127.0.0.1]\"" },
+        { "::1:1800", "\"listen\" wants an IPv6 address in brackets, such as [::1]:1800, not \"::1:1800\"" },
+        { "[::1]1800", "\"listen\" wants PORT, HOST:PORT or [IPV6]:PORT, not \"[::1]1800\"" },
+        { "[::1", "\"listen\" wants PORT, HOST:PORT or [IPV6]:PORT, not \"[::1\"" },
+        { "", "\"listen\" wants PORT, HOST:PORT or [IPV6]:PORT, not \"\"" },
+        { "localhost", "\"listen\" wants PORT, HOST:PORT or [IPV6]:PORT, not \"localhost\"" },
+    };
+    struct cbx_config c;
+    char err[256];
+
+    cbx_config_defaults(&c);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK_INT(cbx_config_set(&c, "listen", good[i][0], err, sizeof err), CBX_OK);
+        CHECK_STR(c.listen, good[i][1]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(c.listen, "unchanged");
+        CHECK_INT(cbx_config_set(&c, "listen", bad[i][0], err, sizeof err), CBX_ERR_INVALID);
+        CHECK_STR(err, bad[i][1]);
+        CHECK_STR(c.listen, "unchanged");
+    }
+    /* a bare port keeps the key's default host: the publish port stays on loopback */
+    CHECK_INT(cbx_config_set(&c, "publish-listen", "1802", err, sizeof err), CBX_OK);
+    CHECK_STR(c.publish_listen, "127.0.0.1:1802");
+    CHECK_INT(cbx_config_set(&c, "publish-listen", "127.0.0.1:65536", err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "\"publish-listen\" port must be a number from 0 to 65535, not \"65536\"");
+}
+
+/* Rules between keys, checked once every key is read. */
+static void test_cross_key_rules(void)
+{
+    struct cbx_config c;
+    char err[256];
+
+    cbx_config_defaults(&c);
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_OK);
+    c.hold_timeout = 120;
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_OK);
+    c.hold_timeout = 121;
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "hold-timeout (121) must not be more than hold-timeout-max (120)");
+    cbx_config_defaults(&c);
+    c.heartbeat = 30;
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "idle-timeout (30) must be longer than heartbeat (30)");
+    cbx_config_defaults(&c);
+    c.subscribe_auth = CBX_AUTH_TOKEN;
+    strcpy(c.subscribe_secret, "fifteen bytes..");
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "subscribe-auth = token needs a subscribe-secret of at least 16 bytes");
+    strcpy(c.subscribe_secret, "sixteen bytes...");
+    CHECK_INT(cbx_config_check(&c, err, sizeof err), CBX_OK);
 }
 
 static void test_file(void)
@@ -67,11 +165,15 @@ static void test_file(void)
     fclose(f);
     cbx_config_defaults(&c);
     CHECK_INT(cbx_config_load(&c, path, err, sizeof err), CBX_ERR_NOT_FOUND);
-    CHECK(strstr(err, "line 6: unknown key \"listn\"") != NULL);
+    CHECK(strstr(err, "line 6: unknown key \"listn\" (did you mean \"listen\"?)") != NULL);
     CHECK_STR(c.listen, "127.0.0.1:9");
     CHECK_INT(c.heartbeat, 5);
     CHECK_INT(cbx_config_parse_line(&c, "no equals sign", 3, err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "line 3: expected \"key = value\"");
+    CHECK_INT(cbx_config_parse_line(&c, "listen = 127.0.0.1:70000", 4, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "line 4: \"listen\" port must be a number from 0 to 65535, not \"70000\"");
+    CHECK_INT(cbx_config_parse_line(&c, "threads = poool", 5, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "line 5: \"threads\" must be pool or per-connection, not \"poool\"");
     unlink(path);
     CHECK_INT(cbx_config_load(&c, "/nonexistent/cbx.conf", err, sizeof err), CBX_ERR_IO);
 }
@@ -99,6 +201,9 @@ int main(void)
 {
     RUN(test_defaults);
     RUN(test_values_and_errors);
+    RUN(test_nearest_key);
+    RUN(test_addresses);
+    RUN(test_cross_key_rules);
     RUN(test_file);
     RUN(test_write_round_trips);
     TEST_DONE();
