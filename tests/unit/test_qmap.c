@@ -494,6 +494,31 @@ static void test_subscriptions_do_not_use_up_max_queues(void)
     cbx_qmap_destroy(m);
 }
 
+/* max-total-messages holds on its own, with max-total-bytes unlimited (0). */
+static void test_max_total_messages_without_a_byte_budget(void)
+{
+    struct cbx_qmap_limits l = lim;
+    struct cbx_qmap *m;
+    struct cbx_pub_batch b = { 0 };
+    struct cbx_pub_limits pl = { 100 };
+    struct cbx_qmap_stats st;
+    char why[64];
+    uint64_t id;
+
+    l.max_total_bytes = 0;
+    l.max_total_messages = 2;
+    m = cbx_qmap_create(&l);
+    pub1(m, "t1", "x");
+    pub1(m, "t2", "y");
+    cbx_pub_batch_add(&b, "t1", 2, "z", 1, false, &pl, why, sizeof why);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_ERR_BUDGET);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.stored_messages, 2);
+    CHECK_INT(st.refused_budget, 1);
+    cbx_pub_batch_free(&b);
+    cbx_qmap_destroy(m);
+}
+
 /* ---- stress: publishers against readers that poll with since --------- */
 
 #define PUBLISHERS 4
@@ -613,6 +638,7 @@ int main(void)
     RUN(test_ids_consecutive_regardless_of_clock);
     RUN(test_since_above_newest_is_a_restart_gap);
     RUN(test_subscriptions_do_not_use_up_max_queues);
+    RUN(test_max_total_messages_without_a_byte_budget);
     RUN(test_stress);
     TEST_DONE();
 }
