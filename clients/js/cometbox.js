@@ -21,6 +21,10 @@
   var MAX_QUEUES = 16;
   var MAX_ID = 9007199254740992; /* 2^53 */
   var STOP_STATUSES = { 400: 1, 401: 1, 403: 1, 404: 1, 410: 1 };
+  /* What a request the browser itself failed (fetch rejected, no status) means:
+   * scripts cannot tell a CORS refusal from a network error, so say both. */
+  var UNREACHABLE = 'the server refused or could not be reached: a CORS refusal ' +
+    '(is this page\'s origin in cors-origins?) or a network error';
 
   /* Every timing is in milliseconds except `hold` (seconds, as the server's
    * `timeout=` parameter). Tests shrink them; production keeps these. */
@@ -268,6 +272,18 @@
       if (this.get(queues[i]) === null) this.set(queues[i], id);
   };
 
+  /* A `restart` gap (docs/PROTOCOL.md, "Gaps"): the daemon's ids may have
+   * restarted below this cursor (a clock stepped back), and the messages
+   * after the gap are new even where their ids are not above it. The cursor
+   * becomes min(cursor, from - 1), in memory and in storage, so accept()
+   * takes them. No cursor stays no cursor. */
+  Tracker.prototype.rewind = function (queue, from) {
+    var v = this.get(queue);
+    var id = from - 1;
+    if (v === null || v <= id) return;
+    this.set(queue, id);
+  };
+
   /* True when message `id` of `queue` was not delivered yet; records it. */
   Tracker.prototype.accept = function (queue, id) {
     var v = this.get(queue);
@@ -333,6 +349,8 @@
     this.subs = [];
     this.queues = [];
     this.status = 'idle';
+    this.statusMessage = '';  /* why we are retrying; '' otherwise */
+    this.warned = false;      /* UNREACHABLE went to the console since the last open */
     this.transport = null;
     this.req = null;
     this.gen = 0;
@@ -390,7 +408,7 @@
       for (var k = 0; k < sub.queues.length; k++) this.tracker.set(sub.queues[k], sub.since);
     }
     this.subs.push(sub);
-    if (this.status !== 'idle') safeCall(sub.onStatus, sub, [this.status]);
+    if (this.status !== 'idle') safeCall(sub.onStatus, sub, [this.status, { message: this.statusMessage }]);
     this.queuesChanged();
   };
 
@@ -463,15 +481,22 @@
     this.status = 'stopped';
   };
 
+  /* Tells the subscribers, once per change of status or of its message
+   * (info.message: why a `retrying` retries; '' when there is nothing to say). */
   Connection.prototype.setStatus = function (status, info) {
-    if (status === this.status) return;
+    info = info || {};
+    var message = info.message ? String(info.message) : '';
+    if (status === this.status && message === this.statusMessage) return;
     this.status = status;
+    this.statusMessage = message;
+    info.message = message;
     var subs = this.subs.slice();
     for (var i = 0; i < subs.length; i++) {
       subs[i].status = status;
-      safeCall(subs[i].onStatus, subs[i], [status, info || {}]);
+      subs[i].statusMessage = message;
+      safeCall(subs[i].onStatus, subs[i], [status, info]);
     }
-    if (this.role === 'leader') this.post({ t: 'status', status: status });
+    if (this.role === 'leader') this.post({ t: 'status', status: status, message: message });
   };
 
   Connection.prototype.setTransport = function (t) {
@@ -598,6 +623,7 @@
     req.firstLineAt = now();
     this.attempt = 0;
     this.mute = 0;
+    this.warned = false;
     this.setStatus('open', { transport: req.transport });
   };
 
@@ -640,7 +666,16 @@
       this.scheduleRetry(0);
       return;
     }
-    this.setStatus('retrying', { error: o.error || null, status: o.status || 0 });
+    var unreachable = !req.headersAt && o.kind === 'error' && !!o.error && o.error.name === 'TypeError';
+    var message = unreachable ? UNREACHABLE : o.error && o.error.message ? String(o.error.message) : '';
+    if (unreachable && !this.warned && G && G.console && typeof G.console.warn === 'function') {
+      /* Once until a connection works again: the page keeps retrying. */
+      this.warned = true;
+      G.console.warn('cometbox: ' + this.base + ': ' + UNREACHABLE);
+    }
+    this.setStatus('retrying', {
+      error: o.error || null, status: o.status || 0, reason: unreachable ? 'unreachable' : o.kind, message: message
+    });
     this.scheduleRetry(o.retryAfter || 0);
   };
 
@@ -678,7 +713,13 @@
       o = items[i];
       if (!o || typeof o !== 'object') continue;
       if (o.type === 'kick') { kick = o; break; }
-      if (o.type === 'gap') { out.push(o); continue; }
+      if (o.type === 'gap') {
+        if (o.reason === 'restart' && typeof o.queue === 'string' && validId(o.from) && o.from >= 1) {
+          this.tracker.rewind(o.queue, o.from);
+        }
+        out.push(o);
+        continue;
+      }
       if (o.type !== undefined || !validId(o.id) || typeof o.queue !== 'string') continue;
       if (o.id > maxId) maxId = o.id;
       if (this.tracker.accept(o.queue, o.id)) {
@@ -973,7 +1014,7 @@
     if (!this.running || this.suspended || !this.req) return;
     if (this.role === 'follower' && !this.independent) return;
     this.abortRequest();
-    this.setStatus('retrying', { offline: true });
+    this.setStatus('retrying', { offline: true, reason: 'offline', message: 'the browser is offline' });
     this.scheduleRetry(0);
   };
 
@@ -1033,7 +1074,7 @@
       if (self.channel !== channel || !self.running) return null;
       self.role = 'leader';
       self.independent = false;
-      self.post({ t: 'status', status: self.status });
+      self.post({ t: 'status', status: self.status, message: self.statusMessage });
       self.beat();
       if (!self.req && !self.retryTimer) self.connect();
       return new Promise(function (resolve) { self.releaseLock = resolve; });
@@ -1057,7 +1098,7 @@
 
   Connection.prototype.beat = function () {
     this.lastBeat = now();
-    this.post({ t: 'alive', status: this.status });
+    this.post({ t: 'alive', status: this.status, message: this.statusMessage });
   };
 
   Connection.prototype.onPeer = function (m) {
@@ -1070,7 +1111,9 @@
       this.clearRetry();
     }
     if (m.t === 'status' || m.t === 'alive') {
-      if (m.status && m.status !== 'idle' && m.status !== 'stopped') this.setStatus(m.status);
+      if (m.status && m.status !== 'idle' && m.status !== 'stopped') {
+        this.setStatus(m.status, { message: m.message || '' });
+      }
     } else if (m.t === 'items' && Array.isArray(m.items)) {
       this.setTransport('shared');
       if (this.status !== 'open') this.setStatus('open', { transport: 'shared' });
@@ -1104,7 +1147,7 @@
    * url: the browser port of cometboxd ('' or '/' for this page's origin).
    * queues: a name, 'a,b', or an array of names.
    * onMessage(message): message is {id, queue, data}, once per id, in order.
-   * Returns {stop(), status, transport, queues}.
+   * Returns {stop(), status, statusMessage, transport, queues}.
    */
   function subscribe(url, queues, onMessage, options) {
     if (typeof onMessage !== 'function') throw new TypeError('cometbox: onMessage must be a function');
@@ -1125,6 +1168,7 @@
       since: since,
       active: true,
       status: conn.status === 'idle' ? 'connecting' : conn.status,
+      statusMessage: conn.statusMessage,
       transport: conn.transport,
       onMessage: onMessage,
       onGap: opts.onGap,

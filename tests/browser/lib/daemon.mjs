@@ -24,7 +24,8 @@ const READY = /cometboxd: ready browser=(\S+) publish=(\S+) admin=(\S+)/;
 
 /* Starts cometboxd; resolves once its ready line is seen (at most 15 s).
  * opts.args: extra options; opts.browserPort / opts.publishPort: fixed ports
- * (a restart reuses the ports of the first run). */
+ * (a restart reuses the ports of the first run); opts.cors: the cors-origins
+ * value (default '*'; null: the option is not given, cometboxd's default). */
 export async function startDaemon(opts = {}) {
   const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'cbx-browser-'));
   const admin = path.join(dir, 'admin.sock');
@@ -33,7 +34,7 @@ export async function startDaemon(opts = {}) {
     '--publish-listen', `127.0.0.1:${opts.publishPort || 0}`,
     '--admin-socket', admin,
     '--demo', 'on',
-    '--cors-origins', '*',
+    ...(opts.cors === null ? [] : ['--cors-origins', opts.cors || '*']),
     ...(opts.args || [])
   ];
   const bin = daemonPath();
@@ -83,7 +84,7 @@ export async function startDaemon(opts = {}) {
   d.publishPort = Number(new URL(d.publish).port);
   d.stop = (signal = 'SIGTERM') => stopDaemon(d, signal);
   d.restart = () => startDaemon({
-    dir, args: opts.args, browserPort: d.browserPort, publishPort: d.publishPort
+    dir, args: opts.args, cors: opts.cors, browserPort: d.browserPort, publishPort: d.publishPort
   });
   return d;
 }

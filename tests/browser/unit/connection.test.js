@@ -283,6 +283,113 @@ test('gaps reach onGap before the messages that follow', async () => {
   sub.stop();
 });
 
+test('a request the browser refuses (CORS or network) is retried with a message that says so', async () => {
+  const b = base();
+  const refused = () => Promise.reject(new TypeError('Failed to fetch'));
+  const srv = fakeServer([refused, refused, refused, () => streamResponse([JSON.stringify([msg(1, 'a')]) + '\n'], { end: false })]);
+  const seen = [];
+  const warnings = [];
+  const warn = console.warn;
+  console.warn = (...a) => warnings.push(a.join(' '));
+  try {
+    const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+      transport: 'stream', fetch: srv.fetch, storage: memoryStorage(),
+      onStatus: (s, info) => seen.push([s, info.message, info.reason || ''])
+    }));
+    await until(() => sub.status === 'open', 'open after three refusals');
+    const msg = 'the server refused or could not be reached: a CORS refusal ' +
+      "(is this page's origin in cors-origins?) or a network error";
+    // one status change for three refusals in a row, then open clears the message
+    assert.deepEqual(seen, [['connecting', '', ''], ['retrying', msg, 'unreachable'], ['open', '', '']]);
+    assert.equal(sub.statusMessage, '');
+    assert.deepEqual(warnings, [`cometbox: ${b}: ${msg}`], 'one console warning per streak');
+    sub.stop();
+  } finally {
+    console.warn = warn;
+  }
+});
+
+test('a timeout or a 503 is not called a CORS refusal', async () => {
+  const b = base();
+  const srv = fakeServer([
+    () => jsonResponse(503, { error: 'unavailable', detail: 'too many queues' }),
+    () => new Promise(() => {})
+  ]);
+  const seen = [];
+  const sub = cometbox.subscribe(b, 'a', () => {}, Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: memoryStorage(),
+    onStatus: (s, info) => seen.push([s, info.message])
+  }));
+  await until(() => seen.length >= 2, 'retrying');
+  assert.deepEqual(seen[1], ['retrying', 'cometbox: HTTP 503: too many queues']);
+  await until(() => seen.length >= 3, 'retrying after the poll timeout', 4000);
+  assert.deepEqual(seen[2], ['retrying', 'cometbox: long-poll timed out']);
+  sub.stop();
+});
+
+/* A restart gap whose ids restarted below the client's cursor (the daemon's
+ * clock stepped back): {"type":"gap","from":F,"to":N,"reason":"restart"}
+ * with N the client's since and F the first id of the daemon's run, then
+ * messages with ids from F up, all below the cursor. */
+test('restart gap below the cursor: the messages after it are delivered, the cursor moves to the highest', async () => {
+  const b = base();
+  const store = memoryStorage();
+  store.setItem(`cometbox:last:${b}|a`, '1000');
+  store.setItem(`cometbox:last:${b}|b`, '1200');
+  const srv = fakeServer([
+    () => jsonResponse(200, [
+      { type: 'gap', queue: 'a', from: 500, to: 1000, reason: 'restart' },
+      { type: 'gap', queue: 'b', from: 500, to: 1000, reason: 'restart' },
+      msg(500, 'a'), msg(501, 'b'), msg(502, 'a')
+    ]),
+    () => new Promise(() => {})
+  ]);
+  const events = [];
+  const sub = cometbox.subscribe(b, ['a', 'b'], (m) => events.push(['msg', m.id, m.queue]), Object.assign({}, FAST, {
+    transport: 'longpoll', fetch: srv.fetch, storage: store,
+    onGap: (g) => events.push(['gap', g.queue, g.from, g.to, g.reason])
+  }));
+  await srv.waitRequests(2);
+  assert.match(srv.requests[0].url, /[?&]since=1000(&|$)/);
+  assert.deepEqual(events, [
+    ['gap', 'a', 500, 1000, 'restart'], ['gap', 'b', 500, 1000, 'restart'],
+    ['msg', 500, 'a'], ['msg', 501, 'b'], ['msg', 502, 'a']
+  ]);
+  const conn = connOf(b);
+  assert.equal(conn.tracker.get('a'), 502);
+  assert.equal(conn.tracker.get('b'), 502);
+  assert.equal(store.getItem(`cometbox:last:${b}|a`), '502');
+  assert.equal(store.getItem(`cometbox:last:${b}|b`), '502');
+  assert.match(srv.requests[1].url, /[?&]since=502(&|$)/);
+  sub.stop();
+});
+
+test('restart gap fed to deliver(): stored cursor rewound to from - 1, a queue without a cursor keeps none', () => {
+  const b = base();
+  const store = memoryStorage();
+  store.setItem(`cometbox:last:${b}|a`, '900');
+  const Connection = cometbox._internal.Connection;
+  const conn = new Connection(b, Object.assign({}, cometbox.defaults, { storage: store }), 'k', () => {});
+  const got = [];
+  conn.subs = [{ active: true, queues: ['a', 'c'], onMessage: (m) => got.push(m.id), onGap: () => {} }];
+  conn.queues = ['a', 'c'];
+  const req = { queues: ['a', 'c'], fresh: 0, empty: true };
+  // a gap alone (the messages come in a later line of a stream)
+  assert.equal(conn.deliver(req, [{ type: 'gap', queue: 'a', from: 300, to: 900, reason: 'restart' }]), true);
+  assert.equal(store.getItem(`cometbox:last:${b}|a`), '299', 'the stored cursor is rewound at once');
+  assert.equal(conn.tracker.get('c'), null);
+  conn.deliver(req, [msg(300, 'a'), msg(301, 'c'), msg(302, 'a')]);
+  assert.deepEqual(got, [300, 301, 302]);
+  assert.equal(conn.tracker.get('a'), 302);
+  assert.equal(store.getItem(`cometbox:last:${b}|a`), '302');
+  // a cursor already below from - 1 is left alone; other reasons change nothing
+  conn.deliver(req, [{ type: 'gap', queue: 'a', from: 400, to: 450, reason: 'restart' }]);
+  conn.deliver(req, [{ type: 'gap', queue: 'a', from: 10, to: 20, reason: 'overflow' }]);
+  assert.equal(conn.tracker.get('a'), 302);
+  conn.deliver(req, [msg(302, 'a')]);
+  assert.deepEqual(got, [300, 301, 302], 'no duplicate');
+});
+
 test('buffering proxy: no first line in time makes the client long-poll and remember it', async () => {
   const b = base();
   const store = memoryStorage();
