@@ -25,10 +25,11 @@ const READY = /cometboxd: ready browser=(\S+) publish=(\S+) admin=(\S+)/;
 /* Starts cometboxd; resolves once its ready line is seen (at most 15 s).
  * opts.args: extra options; opts.browserPort / opts.publishPort: fixed ports
  * (a restart reuses the ports of the first run); opts.cors: the cors-origins
- * value (default '*'; null: the option is not given, cometboxd's default). */
+ * value (default '*'; null: the option is not given, cometboxd's default);
+ * opts.adminName: the admin socket's file name in the temp dir. */
 export async function startDaemon(opts = {}) {
   const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'cbx-browser-'));
-  const admin = path.join(dir, 'admin.sock');
+  const admin = path.join(dir, opts.adminName || 'admin.sock');
   const args = [
     '--listen', `127.0.0.1:${opts.browserPort || 0}`,
     '--publish-listen', `127.0.0.1:${opts.publishPort || 0}`,
@@ -84,7 +85,8 @@ export async function startDaemon(opts = {}) {
   d.publishPort = Number(new URL(d.publish).port);
   d.stop = (signal = 'SIGTERM') => stopDaemon(d, signal);
   d.restart = () => startDaemon({
-    dir, args: opts.args, cors: opts.cors, browserPort: d.browserPort, publishPort: d.publishPort
+    dir, args: opts.args, cors: opts.cors, adminName: opts.adminName,
+    browserPort: d.browserPort, publishPort: d.publishPort
   });
   return d;
 }
