@@ -154,7 +154,10 @@ const char *cbx_config_nearest_key(const char *name)
     if (len > NEAREST_LEN_MAX)
         return NULL;
     for (size_t i = 0; i < NKEYS; i++) {
-        size_t d = edit_distance(name, keys[i].name);
+        size_t klen = strlen(keys[i].name), d;
+        if (klen > len + 2 || len > klen + 2)
+            continue; /* the lengths alone are more than 2 edits apart */
+        d = edit_distance(name, keys[i].name);
         if (d < best_d) {
             best_d = d;
             best = keys[i].name;

@@ -1,4 +1,5 @@
-/* fuzz_config.c - libFuzzer target: config file lines (and the values they set). */
+/* fuzz_config.c - libFuzzer target: config file lines (the values they set, the
+ * listen addresses, the nearest-key search for unknown keys) and the cross-key rules. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cbx_config_defaults(&cfg);
     for (line = strtok_r(s, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
         cbx_config_parse_line(&cfg, line, ++n, err, sizeof err);
+    cbx_config_check(&cfg, err, sizeof err);
     free(s);
     return 0;
 }
