@@ -6,34 +6,23 @@
 
 #include "../common/log.h"
 #include "../common/token.h"
+#include "cors.h"
 #include "embedded.h"
 #include "server.h"
 
 static int done_marker = CBX_CTX_DONE;
 static int seen_marker = CBX_CTX_DONE;
 
-/* Returns the value for Access-Control-Allow-Origin, or NULL. */
+/* Returns the value for Access-Control-Allow-Origin, or NULL; an Origin
+ * that is not allowed is logged once (cors.c). */
 static const char *cors_origin(struct cbx_server *s, struct MHD_Connection *c)
 {
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    const char *list = s->cfg.cors_origins;
-    size_t olen;
+    const char *allowed = cbx_cors_allowed(s->cfg.cors_origins, origin);
 
-    if (origin == NULL || list[0] == '\0')
-        return NULL;
-    if (strcmp(list, "*") == 0)
-        return "*";
-    olen = strlen(origin);
-    for (const char *p = list; *p;) {
-        size_t len;
-        while (*p == ' ' || *p == ',')
-            p++;
-        len = strcspn(p, " ,");
-        if (len == olen && len > 0 && memcmp(p, origin, len) == 0)
-            return origin;
-        p += len;
-    }
-    return NULL;
+    if (allowed == NULL && origin != NULL)
+        cbx_cors_note_refused(origin, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
+    return allowed;
 }
 
 static enum MHD_Result answer_preflight(struct MHD_Connection *c, const char *origin)
@@ -84,6 +73,10 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
     const char *timeout = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
 
+    static const char *const known[] = { "since", "timeout", "token", NULL };
+
+    if (!cbx_http_args_known(c, known, why, sizeof why))
+        return bad_request(s, c, origin, why);
     memset(&p, 0, sizeof p);
     p.transport = t;
     p.origin = origin;
@@ -127,6 +120,86 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
         return cbx_http_error_cors(c, origin, MHD_HTTP_FORBIDDEN, "forbidden", why);
     }
     return cbx_hold_start(s, c, &p, con_cls);
+}
+
+/* Points whoever reached the wrong place to the right one: a publish sent
+ * to the browser port, the bare address of a daemon that serves the demo. */
+static enum MHD_Result not_found(struct cbx_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *origin)
+{
+    static const char demo_path[] = "/demo";
+
+    if (strcmp(url, "/") == 0 && s->demo_page.len > 0 &&
+        (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        enum MHD_Result ret;
+        if (r == NULL)
+            return MHD_NO;
+        cbx_http_common_headers(r);
+        MHD_add_response_header(r, "Location", demo_path);
+        ret = MHD_queue_response(c, MHD_HTTP_FOUND, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
+    if (strcmp(url, "/publish") == 0)
+        return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found",
+                                   "this is the browser port; publish with POST /publish on the publish port "
+                                   "(publish-listen, 127.0.0.1:1802 by default)");
+    return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found",
+                               s->demo_page.len > 0 ? "no such path; see /poll/, /stream/, /events/ and /demo"
+                                                    : "no such path; see /poll/, /stream/, /events/");
+}
+
+/* Appends text to b with &, <, >, " and ' escaped for HTML. */
+static void add_html(struct cbx_buf *b, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&': cbx_buf_adds(b, "&amp;"); break;
+        case '<': cbx_buf_adds(b, "&lt;"); break;
+        case '>': cbx_buf_adds(b, "&gt;"); break;
+        case '"': cbx_buf_adds(b, "&quot;"); break;
+        case '\'': cbx_buf_adds(b, "&#39;"); break;
+        default: cbx_buf_add(b, p, 1);
+        }
+    }
+}
+
+int cbx_browser_demo_prepare(struct cbx_server *s)
+{
+    static const char pub_mark[] = "@COMETBOX_PUBLISH_URL@", admin_mark[] = "@COMETBOX_ADMIN_SOCKET@";
+    const char *p = cbx_embedded_demo.data, *end = p + cbx_embedded_demo.len;
+    struct cbx_buf b;
+
+    if (!s->cfg.demo || cbx_embedded_demo.len == 0)
+        return 0;
+    cbx_buf_init(&b);
+    while (p < end) {
+        const char *at = memchr(p, '@', (size_t)(end - p));
+        if (at == NULL) {
+            cbx_buf_add(&b, p, (size_t)(end - p));
+            break;
+        }
+        cbx_buf_add(&b, p, (size_t)(at - p));
+        if ((size_t)(end - at) >= sizeof pub_mark - 1 && memcmp(at, pub_mark, sizeof pub_mark - 1) == 0) {
+            add_html(&b, s->publish_url);
+            p = at + sizeof pub_mark - 1;
+        } else if ((size_t)(end - at) >= sizeof admin_mark - 1 &&
+                   memcmp(at, admin_mark, sizeof admin_mark - 1) == 0) {
+            add_html(&b, s->cfg.admin_socket);
+            p = at + sizeof admin_mark - 1;
+        } else {
+            cbx_buf_add(&b, at, 1);
+            p = at + 1;
+        }
+    }
+    if (!b.ok) {
+        cbx_buf_free(&b);
+        return -1;
+    }
+    s->demo_page = (struct cbx_embedded){ b.s, b.len, cbx_embedded_demo.content_type };
+    return 0;
 }
 
 /* Lets a connection in at its first request, against max-connections and
@@ -215,11 +288,10 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
             }
         }
     }
-    if (strcmp(url, "/demo") == 0 && s->cfg.demo && cbx_embedded_demo.len > 0) {
+    if (strcmp(url, "/demo") == 0 && s->demo_page.len > 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
             return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
-        return answer_static(c, &cbx_embedded_demo);
+        return answer_static(c, &s->demo_page);
     }
-    cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
-    return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found", "no such path; see /poll/, /stream/, /events/");
+    return not_found(s, c, url, method, origin);
 }

@@ -553,8 +553,11 @@ static void peer_address(struct MHD_Connection *c, char *out, size_t len)
     } else if (sa != NULL && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)sa;
         char ip[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(out, len, "[%s]:%u", ip, ntohs(a->sin6_port));
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) /* an IPv4 browser on a dual-stack socket */
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
+        else
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(out, len, IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) ? "%s:%u" : "[%s]:%u", ip, ntohs(a->sin6_port));
     }
 }
 
@@ -667,10 +670,6 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
             cbx_refuse(s, CBX_REFUSE_QUEUE_WAITERS);
             return cbx_http_error_cors(c, p->origin, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
                                   "too many requests held on this queue (max-waiters-per-queue)");
-        }
-        if (rc == CBX_ERR_FULL) {
-            cbx_refuse(s, CBX_REFUSE_QUEUES);
-            return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "too many queues (max-queues)");
         }
         if (rc == CBX_ERR_STOPPING) {
             cbx_refuse(s, CBX_REFUSE_STOPPING);

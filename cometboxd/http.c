@@ -202,6 +202,58 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+struct arg_check {
+    const char *const *known; /* NULL-terminated */
+    unsigned seen;            /* bit i: known[i] was given */
+    char *why;
+    size_t whylen;
+    bool bad;
+};
+
+/* A parameter name as it may appear in an error: a plain word, or nothing. */
+static bool printable_name(const char *key)
+{
+    size_t n = strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]");
+
+    return n > 0 && n <= 40 && key[n] == '\0';
+}
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct arg_check *a = cls;
+    char list[160] = "";
+
+    (void)kind, (void)value;
+    for (size_t i = 0; a->known[i] != NULL; i++) {
+        if (strcmp(key, a->known[i]) == 0) {
+            if (a->seen & (1u << i)) {
+                snprintf(a->why, a->whylen, "query parameter %s is given twice", key);
+                a->bad = true;
+                return MHD_NO;
+            }
+            a->seen |= 1u << i;
+            return MHD_YES;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i > 0 ? ", " : "", a->known[i]);
+    }
+    if (list[0] == '\0')
+        snprintf(list, sizeof list, "none");
+    if (printable_name(key))
+        snprintf(a->why, a->whylen, "unknown query parameter \"%s\" (known here: %s)", key, list);
+    else
+        snprintf(a->why, a->whylen, "unknown query parameter (known here: %s)", list);
+    a->bad = true;
+    return MHD_NO;
+}
+
+bool cbx_http_args_known(struct MHD_Connection *c, const char *const *known, char *why, size_t whylen)
+{
+    struct arg_check a = { known, 0, why, whylen, false };
+
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &a);
+    return !a.bad;
+}
+
 /* libmicrohttpd's unescape callback: cbx_url_unescape() (no %00). */
 size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s)
 {

@@ -208,6 +208,10 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         return -1;
     if (cbx_admin_start(s, err, errlen) != 0)
         return -1;
+    if (cbx_browser_demo_prepare(s) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     /* libmicrohttpd's own limit sits above ours, so the extra connections get a 503, not a reset */
     s->browser = cbx_http_start(s, s->browser_fd, (unsigned)s->cfg.max_connections + 64, cbx_browser_handler, true,
                                 err, errlen);
@@ -255,6 +259,7 @@ static void stop(struct cbx_server *s, const char *sig)
     cbx_qmap_destroy(s->qmap);
     cbx_ips_destroy(s->ips);
     free(s->reg_buckets);
+    free((char *)s->demo_page.data);
 }
 
 int main(int argc, char **argv)

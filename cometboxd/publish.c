@@ -120,8 +120,13 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
 
     (void)version;
     if (p == NULL) {
+        static const char *const no_args[] = { NULL };
+        char why[256];
+
         atomic_fetch_add(&s->ctr.publish_requests, 1);
         *con_cls = &done_marker;
+        if (!cbx_http_args_known(c, no_args, why, sizeof why))
+            return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", why);
         if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
             if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
                 return cbx_http_not_allowed(c, NULL, method, "GET");

@@ -14,6 +14,7 @@
 #include "../common/buf.h"
 #include "../common/config.h"
 #include "../common/qmap.h"
+#include "embedded.h"
 
 #define CBX_VERSION "0.1.0"
 
@@ -56,6 +57,7 @@ struct cbx_server {
     struct MHD_Daemon *publisher; /* owned */
     int browser_fd, publish_fd;   /* listening sockets, owned until handed to MHD */
     char browser_url[128], publish_url[128];
+    struct cbx_embedded demo_page; /* demo = on: the demo page with our addresses in it (data owned), else empty */
     int64_t started_real_us;
     _Atomic bool stopping;
     struct cbx_counters ctr;
@@ -108,6 +110,10 @@ enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origi
 /* Access-Control-Allow-Origin and friends for an allowed origin (NULL: nothing). */
 void cbx_http_cors_headers(struct MHD_Response *r, const char *origin);
 void cbx_http_common_headers(struct MHD_Response *r);
+/* False, with the reason in why, when the request's query has a parameter
+ * not in known (NULL-terminated, at most 32 names) or one of them twice: a
+ * misspelt parameter (sinse=5) must not be ignored silently. */
+bool cbx_http_args_known(struct MHD_Connection *c, const char *const *known, char *why, size_t whylen);
 /* libmicrohttpd's unescape callback: %HH except %00. */
 size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 
@@ -115,6 +121,11 @@ size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                     const char *version, const char *upload_data, size_t *upload_data_size,
                                     void **con_cls);
+
+/* The demo page with the publish URL and admin socket of this daemon in
+ * place of its placeholders, in s->demo_page (nothing when demo is off).
+ * Call once the listeners know their addresses. -1 when out of memory. */
+int cbx_browser_demo_prepare(struct cbx_server *s);
 
 /* publish.c: the publish port. */
 enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,

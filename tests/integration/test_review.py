@@ -9,11 +9,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from cbx import Daemon, DaemonTest
+from cbx import COMETBOXCTL, Daemon, DaemonTest
 
 
 class AnswerHeaders(DaemonTest):
@@ -41,6 +42,114 @@ class AnswerHeaders(DaemonTest):
         self.assert_answer((st, hdr, body), 200)
         self.assertEqual(body.count(b"\n"), 1)
         self.assertEqual(json.loads(body)[0]["data"], "x")
+
+
+class QueryParameters(DaemonTest):
+    """Point 11: a misspelt parameter is refused, never ignored."""
+
+    def test_unknown_parameter_is_400_naming_it(self):
+        self.d.pub("q", "one")
+        for path in ("/poll/q?sinse=5", "/stream/q?sinse=5", "/events/q?sinse=5"):
+            st, hdr, body = self.d.request("browser", "GET", path)
+            self.assertEqual((st, body), (400, b'{"error":"bad_request","detail":"unknown query parameter '
+                                               b'\\"sinse\\" (known here: since, timeout, token)"}\n'), path)
+        st, _, body = self.d.request("browser", "GET", "/poll/q?since=0&since=5")
+        self.assertEqual((st, body), (400, b'{"error":"bad_request","detail":"query parameter since is given twice"}\n'))
+        st, _, body = self.d.request("browser", "GET", "/poll/q?%01=1")
+        self.assertEqual((st, body), (400, b'{"error":"bad_request","detail":"unknown query parameter '
+                                           b'(known here: since, timeout, token)"}\n'))
+        st, _, body = self.d.request("publish", "POST", "/publish?queue=q", b'{"queue":"q","data":"two"}',
+                                     {"Content-Type": "application/json"})
+        self.assertEqual((st, body), (400, b'{"error":"malformed","detail":"unknown query parameter '
+                                           b'\\"queue\\" (known here: none)"}\n'))
+        # nothing was acknowledged or queued by the refused requests
+        st, _, body = self.d.poll("q", timeout=0)
+        self.assertEqual([m["data"] for m in json.loads(body)], ["one"])
+        st, _, body = self.d.request("browser", "GET", "/poll/q?since=0&timeout=0&token=")
+        self.assertEqual(st, 200, body)
+
+
+class WrongPlaces(DaemonTest):
+    """Point 13: the wrong port or path says where to go."""
+
+    def test_publish_on_the_browser_port_names_the_publish_port(self):
+        st, _, body = self.d.request("browser", "POST", "/publish", b'{"queue":"q","data":"x"}',
+                                     {"Content-Type": "application/json"})
+        self.assertEqual((st, body), (404, b'{"error":"not_found","detail":"this is the browser port; publish with '
+                                           b'POST /publish on the publish port (publish-listen, 127.0.0.1:1802 by '
+                                           b'default)"}\n'))
+        st, _, body = self.d.request("browser", "GET", "/")
+        self.assertEqual((st, body), (404, b'{"error":"not_found","detail":"no such path; see /poll/, /stream/, '
+                                           b'/events/"}\n'))
+
+
+class Demo(DaemonTest):
+    """Points 13 and 14: / leads to the demo; the demo shows this daemon's addresses."""
+    ARGS = ["--demo", "on"]
+
+    def setUp(self):
+        self.tmpdir = tempfile.mkdtemp(prefix="cbx-demo-&'")
+        self.d = Daemon(*self.ARGS, "--admin-socket", os.path.join(self.tmpdir, "a<b>.sock"))
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def test_root_redirects_to_the_demo(self):
+        st, hdr, body = self.d.request("browser", "GET", "/")
+        self.assertEqual((st, hdr.get("location"), body), (302, "/demo", b""))
+        st, _, body = self.d.request("browser", "GET", "/nope")
+        self.assertEqual((st, body), (404, b'{"error":"not_found","detail":"no such path; see /poll/, /stream/, '
+                                           b'/events/ and /demo"}\n'))
+
+    def test_demo_shows_the_real_publish_url_and_admin_socket(self):
+        st, hdr, body = self.d.request("browser", "GET", "/demo")
+        self.assertEqual(st, 200)
+        page = body.decode()
+        self.assertNotIn("@COMETBOX_PUBLISH_URL@", page)
+        self.assertNotIn("@COMETBOX_ADMIN_SOCKET@", page)
+        sock = os.path.join(self.tmpdir, "a<b>.sock")
+        escaped = sock.replace("&", "&amp;").replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;")
+        body_tag = re.search(r"<body [^>]*>", page).group(0)
+        self.assertEqual(body_tag, '<body data-publish-url="%s" data-admin-socket="%s">' % (self.d.publish, escaped))
+
+
+class CorsRefusals(DaemonTest):
+    """Point 12: an origin that is not allowed is logged, once."""
+    ARGS = ["--cors-origins", "https://ok.example"]
+
+    def test_refused_origin_is_logged_once(self):
+        for _ in range(3):
+            st, hdr, _ = self.d.poll("c", timeout=0, headers={"Origin": "https://other.example"})
+            self.assertEqual(st, 200)
+            self.assertNotIn("access-control-allow-origin", hdr)
+        st, hdr, _ = self.d.poll("c", timeout=0, headers={"Origin": "https://ok.example"})
+        self.assertEqual(hdr.get("access-control-allow-origin"), "https://ok.example")
+        # the daemon's own pages (Origin = http://Host) are not cross-site
+        self.d.poll("c", timeout=0, headers={"Origin": "http://%s:%d" % (self.d.bhost, self.d.bport)})
+        self.d.poll("c", timeout=0, headers={"Origin": "https://third.example"})
+        self.assertIsNotNone(self.d.wait_for(re.compile("origin https://third.example is not in cors-origins"), 10))
+        refused = re.compile("CORS: origin (\\S+) is not in cors-origins")
+        self.assertEqual([refused.search(l).group(1) for l in self.d.lines if refused.search(l)],
+                         ["https://other.example", "https://third.example"])
+
+
+class ClientAddresses(DaemonTest):
+    """Point 17: an IPv4 browser on a dual-stack socket shows as 127.0.0.1:PORT."""
+    ARGS = ["--listen", "*:0"]
+
+    def test_clients_shows_ipv4_addresses_plainly(self):
+        s = socket.create_connection(("127.0.0.1", self.d.bport))
+        try:
+            s.sendall(b"GET /poll/addr?timeout=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.d.wait_held(1)
+            p = subprocess.run([COMETBOXCTL, "-s", self.d.admin, "--json", "clients"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            rows = json.loads(p.stdout)["clients"]
+            self.assertEqual([r["addr"] for r in rows], ["127.0.0.1:%d" % s.getsockname()[1]])
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
