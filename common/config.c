@@ -299,7 +299,7 @@ form:
 static enum cbx_err set_addr(const struct key *k, char *base, const char *value, char *err, size_t errlen)
 {
     struct cbx_listen_addr a;
-    char why[256];
+    char why[256], out[128];
     int n;
 
     if (cbx_config_addr_parse(value, &a, why, sizeof why) != CBX_OK) {
@@ -307,11 +307,14 @@ static enum cbx_err set_addr(const struct key *k, char *base, const char *value,
         return CBX_ERR_INVALID;
     }
     if (a.bare)
-        n = snprintf(base, k->size, "%.*s:%s", (int)(strrchr(k->def, ':') - k->def), k->def, value);
+        n = snprintf(out, sizeof out, "%.*s:%s", (int)(strrchr(k->def, ':') - k->def), k->def, value);
     else
-        n = snprintf(base, k->size, "%s%s", value[0] == ':' ? "*" : "", value);
-    if (n < 0 || (size_t)n >= k->size) /* cannot happen: a checked address is short */
-        abort();
+        n = snprintf(out, sizeof out, "%s%s", value[0] == ':' ? "*" : "", value);
+    if (n < 0 || (size_t)n >= sizeof out || (size_t)n >= k->size) { /* a checked address is far shorter */
+        snprintf(err, errlen, "value of \"%s\" is too long", k->name);
+        return CBX_ERR_INVALID;
+    }
+    memcpy(base, out, (size_t)n + 1);
     return CBX_OK;
 }
 
