@@ -767,6 +767,28 @@ void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id)
     cbx_hold_signal_client(s, client_id, CBX_W_GONE, NULL);
 }
 
+void cbx_hold_peer_half_closed(struct cbx_server *s, uint64_t client_id)
+{
+    bool stream = false;
+
+    pthread_mutex_lock(&s->reg_mu);
+    for (struct cbx_hold *h = s->reg_buckets[reg_slot(s, client_id)]; h != NULL; h = h->reg_next) {
+        if (hold_client_id(h) == client_id) {
+            stream = h->transport != CBX_T_POLL;
+            /* A stream writes a heartbeat at once: a peer that closed for
+             * good answers it with a reset, which the reaper then sees. A
+             * long-poll has nothing to write before its answer; it is
+             * answered as usual, and a dead peer's reset comes then. */
+            if (stream)
+                cbx_waiter_signal(&h->w, CBX_W_HEARTBEAT, NULL);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+    cbx_log(CBX_LOG_DEBUG, "client %llu: peer half-closed; its answer is still sent%s", (unsigned long long)client_id,
+            stream ? " (a heartbeat probes whether it is gone)" : "");
+}
+
 enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_client_info **rows, size_t *n)
 {
     struct cbx_client_info *out = NULL;

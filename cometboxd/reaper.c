@@ -104,7 +104,9 @@ static void *reaper_main(void *arg)
 
     for (;;) {
         int64_t now = cbx_now_mono_us();
-        int wait_ms = next_tick > now ? (int)((next_tick - now) / 1000) : 0;
+        /* rounded up: a wait cut short by the rounding would spin through
+         * the last fraction of a millisecond in calls that return at once */
+        int wait_ms = next_tick > now ? (int)((next_tick - now + 999) / 1000) : 0;
         int n = epoll_wait(s->watch_fd, evs, 256, wait_ms);
 
         if (n < 0 && errno != EINTR) {
@@ -114,7 +116,13 @@ static void *reaper_main(void *arg)
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == 0)
                 return NULL; /* the stop pipe */
-            cbx_hold_peer_closed(s, evs[i].data.u64);
+            /* A FIN alone (EPOLLRDHUP) may be a half-close, which HTTP
+             * allows: the client still reads its answer. Only a reset
+             * (EPOLLERR, EPOLLHUP) means it is gone. */
+            if (evs[i].events & (EPOLLERR | EPOLLHUP))
+                cbx_hold_peer_closed(s, evs[i].data.u64);
+            else if (evs[i].events & EPOLLRDHUP)
+                cbx_hold_peer_half_closed(s, evs[i].data.u64);
         }
         now = cbx_now_mono_us();
         if (now >= next_tick) {

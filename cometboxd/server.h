@@ -158,6 +158,9 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us);
 void cbx_hold_tick(struct cbx_server *s, int64_t now_us);
 /* Called by the reaper when the socket of client id closed. */
 void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id);
+/* Called by the reaper when the peer of client id shut down its sending
+ * side only (a FIN): the hold goes on; a stream is probed with a heartbeat. */
+void cbx_hold_peer_half_closed(struct cbx_server *s, uint64_t client_id);
 
 /* One row per held request, for the admin `clients` command. */
 struct cbx_client_info {

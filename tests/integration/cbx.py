@@ -293,5 +293,12 @@ class DaemonTest(unittest.TestCase):
             self.assertNotIn(bad, log)
 
 
+def reset_close(sock):
+    """Closes sock with a reset (SO_LINGER 0), as a browser whose tab was
+    killed or a proxy that aborts does, rather than with a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
 def msg(id_, queue, data):
     return {"id": id_, "queue": queue, "data": data}

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from cbx import COMETBOXCTL, Daemon, DaemonTest
+from cbx import COMETBOXCTL, Daemon, DaemonTest, reset_close
 
 
 class AnswerHeaders(DaemonTest):
@@ -150,6 +150,87 @@ class ClientAddresses(DaemonTest):
             self.assertEqual([r["addr"] for r in rows], ["127.0.0.1:%d" % s.getsockname()[1]])
         finally:
             s.close()
+
+
+class IdleDaemon(DaemonTest):
+    """Point 7: an idle daemon sleeps between the reaper's ticks (5 a
+    second) instead of spinning through the end of each one."""
+
+    def test_idle_daemon_makes_few_system_calls(self):
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is missing (scripts/deps.sh installs it)")
+        # counts every thread's calls for 3 s; SIGINT makes strace detach and print its summary
+        p = subprocess.run(["timeout", "-s", "INT", "3", strace, "-f", "-c", "-p", str(self.d.proc.pid)],
+                           capture_output=True, text=True, timeout=30)
+        total = re.search(r"^100\.00\s+\S+\s+(?:\S+\s+)?(\d+)\s+(?:\d+\s+)?total$", p.stderr, re.M)
+        self.assertIsNotNone(total, p.stderr)
+        # 15 reaper ticks and 3 sweeps in 3 s, plus a little; the spin made hundreds
+        self.assertLess(int(total.group(1)), 100, p.stderr)
+
+
+def read_all(sock, timeout=10):
+    """Reads until the peer closes or timeout; returns the bytes."""
+    sock.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return out
+
+
+class HalfClosed(DaemonTest):
+    """Point 8: a client that shuts down its sending side (HTTP allows it)
+    still gets its answer; only a reset or a failed write means gone."""
+    ARGS = ["--log-level", "debug"]
+
+    def half_closed(self, path):
+        s = socket.create_connection((self.d.bhost, self.d.bport))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        s.shutdown(socket.SHUT_WR)
+        return s
+
+    def test_half_closed_long_poll_gets_its_answer(self):
+        s = self.half_closed("/poll/half?timeout=30")
+        try:
+            self.d.wait_held(1)
+            # a reaper tick passes (200 ms), which saw the FIN
+            self.assertIsNotNone(self.d.wait_for(re.compile(r"client \d+: peer half-closed"), 5))
+            self.d.wait_held(1)
+            id_ = self.d.pub("half", "still there")
+            head, _, body = read_all(s).partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), head)
+            self.assertEqual(body, b'[{"id":%d,"queue":"half","data":"still there"}]\n' % id_)
+        finally:
+            s.close()
+
+    def test_half_closed_stream_keeps_streaming(self):
+        s = self.half_closed("/stream/halfs")
+        try:
+            self.d.wait_held(1, "stream")
+            self.assertIsNotNone(self.d.wait_for(re.compile(r"client \d+: peer half-closed"), 5))
+            id_ = self.d.pub("halfs", "streamed")
+            s.settimeout(10)
+            got = b""
+            want = b'[{"id":%d,"queue":"halfs","data":"streamed"}]\n' % id_
+            while want not in got:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, got)
+                got += chunk
+        finally:
+            s.close()
+
+    def test_reset_long_poll_is_gone_at_once(self):
+        s = socket.create_connection((self.d.bhost, self.d.bport))
+        s.sendall(b"GET /poll/rst?timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.d.wait_held(1)
+        reset_close(s)
+        self.assertIsNotNone(self.d.wait_for(re.compile(r"client \d+ \(long-poll, [^)]*\) closed: browser went away"), 5))
+        self.d.wait_held(0)
 
 
 if __name__ == "__main__":
