@@ -125,7 +125,11 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
         memcpy(key, a + 2, klen);
         key[klen] = '\0';
         if (!cbx_config_has_key(key)) {
-            fprintf(stderr, "cometboxd: unknown option \"--%s\" (see --help)\n", key);
+            const char *near = cbx_config_nearest_key(key);
+            if (near != NULL)
+                fprintf(stderr, "cometboxd: unknown option \"--%s\" (did you mean \"--%s\"?)\n", key, near);
+            else
+                fprintf(stderr, "cometboxd: unknown option \"--%s\" (see --help)\n", key);
             return 2;
         }
         if (eq != NULL) {
@@ -145,13 +149,8 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
         cbx_config_write(cfg, stdout);
         return 0;
     }
-    if (cfg->idle_timeout <= cfg->heartbeat) {
-        fprintf(stderr, "cometboxd: idle-timeout (%ld) must be longer than heartbeat (%ld)\n", cfg->idle_timeout,
-                cfg->heartbeat);
-        return 2;
-    }
-    if (cfg->subscribe_auth == CBX_AUTH_TOKEN && strlen(cfg->subscribe_secret) < 16) {
-        fprintf(stderr, "cometboxd: subscribe-auth = token needs a subscribe-secret of at least 16 bytes\n");
+    if (cbx_config_check(cfg, err, sizeof err) != CBX_OK) {
+        fprintf(stderr, "cometboxd: %s\n", err);
         return 2;
     }
     if (token_queues != NULL)

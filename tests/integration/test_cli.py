@@ -43,14 +43,14 @@ class CommandLine(unittest.TestCase):
         try:
             rc, out, err = run("-c", f.name)
             self.assertEqual(rc, 2)
-            self.assertEqual(err, 'cometboxd: config %s line 3: unknown key "listn"\n' % f.name)
+            self.assertEqual(err, 'cometboxd: config %s line 3: unknown key "listn" (did you mean "listen"?)\n' % f.name)
         finally:
             os.unlink(f.name)
 
     def test_bad_values_and_options(self):
         self.assertEqual(run("--hold-timeout", "soon"),
                          (2, "", 'cometboxd: option "hold-timeout" wants seconds such as 25, 5m or 1h, not "soon"\n'))
-        self.assertEqual(run("--threads=lots"), (2, "", 'cometboxd: option "threads" has no value "lots"\n'))
+        self.assertEqual(run("--threads=lots"), (2, "", 'cometboxd: option "threads" must be pool or per-connection, not "lots"\n'))
         self.assertEqual(run("--nope", "1"), (2, "", 'cometboxd: unknown option "--nope" (see --help)\n'))
         self.assertEqual(run("--heartbeat", "40"),
                          (2, "", "cometboxd: idle-timeout (30) must be longer than heartbeat (40)\n"))

@@ -313,7 +313,7 @@ class PublishErrors(DaemonTest):
                    "unsupported_media_type")
         self.check(self.d.publish_xml('<message queue="bad">%s</message>' % ("y" * 101)), 413, "too_large")
         self.check(self.d.publish_json({"queue": "bad", "data": "z" * 101}), 413, "too_large",
-                   'message for "bad" has 101 bytes, more than max-message-bytes (100)')
+                   'message 1: data for "bad" has 101 bytes, more than max-message-bytes (100)')
         self.check(self.d.publish_xml("<messages>" + " " * 3000 + "</messages>"), 413, "too_large",
                    "body over max-publish-bytes (2048)")
         self.assert_nothing_queued()
