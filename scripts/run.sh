@@ -5,17 +5,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh run
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
+# Quiet build: its output goes to a log, shown only when it fails.
+mkdir -p build
+log=build/run-build.log
+echo "run.sh: building (log: $log)"
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build build -j"$(nproc 2>/dev/null || echo 2)"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "run.sh: the build failed (output above, also in $log)" >&2
+    exit 1
+fi
 
 admin=${COMETBOX_SOCKET:-/run/cometboxd.sock}
 [ -w "$(dirname "$admin")" ] || admin=${TMPDIR:-/tmp}/cometboxd.sock
+sq="'\\''"
+admin_sh="'${admin//\'/$sq}'"   # quoted for a POSIX shell
 cat <<MSG
 
 cometboxd is starting (Ctrl-C stops it):
   demo page:       http://127.0.0.1:1800/demo?queue=demo
   publish a message:
     curl -H 'Content-Type: application/xml' --data '<message queue="demo">Hello</message>' http://127.0.0.1:1802/publish
+    build/cometboxctl/cometboxctl -s $admin_sh publish 'demo' 'Hello'
   admin socket:    $admin
 
 MSG
