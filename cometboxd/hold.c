@@ -36,6 +36,7 @@ struct cbx_hold {
 
     /* guarded by w.mu */
     bool suspended;            /* pool mode: suspended in the reader */
+    bool parked;               /* counted in srv->parked; only the connection's own thread touches it */
     pthread_cond_t cond;       /* per-connection mode: the reader waits here */
 
     /* pool mode: the pool thread that serves this connection (set once, in
@@ -74,6 +75,27 @@ static void wake_thread(struct cbx_waiter *w)
     pthread_cond_signal(&hold_of(w)->cond);
 }
 
+static void park(struct cbx_hold *h)
+{
+    h->parked = true;
+    atomic_fetch_add(&h->srv->parked, 1);
+}
+
+/* Called by the connection's own thread once it runs again after a wait. */
+static void unpark(struct cbx_hold *h)
+{
+    struct cbx_server *s = h->srv;
+
+    if (!h->parked)
+        return;
+    h->parked = false;
+    if (atomic_fetch_sub(&s->parked, 1) == 1) {
+        pthread_mutex_lock(&s->park_mu);
+        pthread_cond_broadcast(&s->park_zero);
+        pthread_mutex_unlock(&s->park_mu);
+    }
+}
+
 /* Waits for something to do. Returns true when the connection was
  * suspended (pool mode: the reader must return 0 and will be called again
  * after wake_pool), false when there is something to do now. */
@@ -84,16 +106,19 @@ static bool hold_wait(struct cbx_hold *h)
     cbx_conn_watch(h->srv, h->cconn); /* before the first wait: a closed peer must end it */
     pthread_mutex_lock(&h->w.mu);
     if (h->w.n_inbox == 0 && h->w.flags == 0) {
+        park(h);
         if (h->srv->cfg.threads == CBX_THREADS_POOL) {
             h->suspended = true;
             MHD_suspend_connection(h->conn);
-            suspended = true;
+            suspended = true; /* unparked when libmicrohttpd calls us again */
         } else {
             while (h->w.n_inbox == 0 && h->w.flags == 0)
                 pthread_cond_wait(&h->cond, &h->w.mu);
         }
     }
     pthread_mutex_unlock(&h->w.mu);
+    if (!suspended)
+        unpark(h);
     return suspended;
 }
 
@@ -449,6 +474,7 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct cbx_hold *h = cls;
 
     (void)pos;
+    unpark(h);
     relay_drain(h->home);
     for (;;) {
         if (h->out_off < h->out.len) {
@@ -596,6 +622,7 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
+    unpark(h);
     relay_drain(h->home);
     while (!produce_poll(h))
         if (hold_wait(h))
@@ -704,6 +731,7 @@ enum MHD_Result cbx_hold_continue(struct MHD_Connection *c, struct cbx_hold *h)
 void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean)
 {
     cbx_qmap_unsubscribe(s->qmap, &h->w);
+    unpark(h);
     relay_forget(h);
     relay_drain(h->home); /* this may have been the leader */
     if (cbx_log_enabled(CBX_LOG_DEBUG)) {
@@ -726,14 +754,35 @@ void cbx_hold_signal_all(struct cbx_server *s, unsigned flag)
     pthread_mutex_unlock(&s->reg_mu);
 }
 
+static struct timespec mono_timespec(int64_t us)
+{
+    return (struct timespec){ .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+}
+
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cond, &attr) == 0 ? 0 : -1;
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+int cbx_hold_registry_init(struct cbx_server *s)
+{
+    if (pthread_mutex_init(&s->reg_mu, NULL) != 0 || pthread_mutex_init(&s->park_mu, NULL) != 0)
+        return -1;
+    return cond_init_monotonic(&s->reg_empty) == 0 && cond_init_monotonic(&s->park_zero) == 0 ? 0 : -1;
+}
+
 bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
 {
+    struct timespec ts = mono_timespec(deadline_us);
     bool empty;
-    struct timespec ts;
-    int64_t real_deadline = cbx_now_real_us() + (deadline_us - cbx_now_mono_us());
 
-    ts.tv_sec = real_deadline / 1000000;
-    ts.tv_nsec = (long)(real_deadline % 1000000) * 1000;
     pthread_mutex_lock(&s->reg_mu);
     while (s->reg_count > 0)
         if (pthread_cond_timedwait(&s->reg_empty, &s->reg_mu, &ts) == ETIMEDOUT)
@@ -741,6 +790,23 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
     empty = s->reg_count == 0;
     pthread_mutex_unlock(&s->reg_mu);
     return empty;
+}
+
+void cbx_hold_wait_unparked(struct cbx_server *s)
+{
+    int64_t next_note = cbx_now_mono_us() + 2000000;
+
+    pthread_mutex_lock(&s->park_mu);
+    while (atomic_load(&s->parked) > 0) {
+        struct timespec ts = mono_timespec(next_note);
+        if (pthread_cond_timedwait(&s->park_zero, &s->park_mu, &ts) == ETIMEDOUT) {
+            /* no deadline: stopping libmicrohttpd now would abort or drop answers */
+            cbx_log(CBX_LOG_WARN, "stopping: %llu held requests are still parked on busy threads; waiting for them",
+                    (unsigned long long)atomic_load(&s->parked));
+            next_note = cbx_now_mono_us() + 5000000;
+        }
+    }
+    pthread_mutex_unlock(&s->park_mu);
 }
 
 void cbx_hold_tick(struct cbx_server *s, int64_t now)

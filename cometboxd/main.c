@@ -192,8 +192,10 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    pthread_mutex_init(&s->reg_mu, NULL);
-    pthread_cond_init(&s->reg_empty, NULL);
+    if (cbx_hold_registry_init(s) != 0) {
+        snprintf(err, errlen, "cannot make the registry's locks");
+        return -1;
+    }
     if (cbx_reaper_start(s) != 0) {
         snprintf(err, errlen, "cannot start the reaper thread: %s", strerror(errno));
         return -1;
@@ -227,8 +229,6 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
  * signal is the reason. */
 static void stop(struct cbx_server *s, const char *sig)
 {
-    int64_t deadline = cbx_now_mono_us() + 1500000;
-
     atomic_store(&s->stopping, true);
     /* No MHD_quiesce_daemon(): on an epoll daemon with its own threads it
      * races with them over the listening socket, and libmicrohttpd 0.9.75
@@ -242,8 +242,11 @@ static void stop(struct cbx_server *s, const char *sig)
     cbx_admin_stop(s);
     if (s->reg_buckets != NULL) {
         cbx_hold_signal_all(s, CBX_W_STOP);
-        if (!cbx_hold_wait_empty(s, deadline))
-            cbx_log(CBX_LOG_WARN, "some held requests did not finish in time");
+        /* every parked request runs again and answers, however long that
+         * takes; then the writers get a bounded time to finish */
+        cbx_hold_wait_unparked(s);
+        if (!cbx_hold_wait_empty(s, cbx_now_mono_us() + 1500000))
+            cbx_log(CBX_LOG_WARN, "some held requests did not finish in time (browsers that read nothing)");
     }
     /* a started daemon closes its listening socket itself */
     if (s->browser != NULL)
@@ -282,6 +285,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP); /* its default action would kill the daemon */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_nofile();
 
@@ -296,9 +300,13 @@ int main(int argc, char **argv)
             s->cfg.admin_socket);
     fflush(stderr);
 
-    do {
-        rc = sigwait(&sigs, &sig);
-    } while (rc != 0);
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        cbx_log(CBX_LOG_WARN, "SIGHUP: reloading the config is not supported yet; ignored (restart to apply changes)");
+    }
     stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     cbx_log(CBX_LOG_INFO, "stopped");
     return 0;

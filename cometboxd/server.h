@@ -65,7 +65,16 @@ struct cbx_server {
     /* held requests (the registry); reg_mu guards reg_* and each hold's
      * reg links. Order: reg_mu before a waiter's mu; never with the map lock. */
     pthread_mutex_t reg_mu;
-    pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0 */
+    pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0; CLOCK_MONOTONIC */
+    /* Held requests parked until a wake-up: suspended in libmicrohttpd (pool
+     * mode: from MHD_suspend_connection until our callback runs again) or
+     * waiting on their condition variable (per-connection mode). The stop
+     * waits, with no time bound, until none is: libmicrohttpd must not stop
+     * with a connection suspended. park_mu guards nothing but the wait on
+     * park_zero, signalled when parked drops to 0. */
+    _Atomic uint64_t parked;
+    pthread_mutex_t park_mu;
+    pthread_cond_t park_zero;     /* CLOCK_MONOTONIC */
     struct cbx_hold **reg_buckets;
     size_t reg_nbuckets, reg_count;
     _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
@@ -154,6 +163,13 @@ void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean);
 void cbx_hold_signal_all(struct cbx_server *s, unsigned flag);
 /* Waits until no request is held or the deadline (monotonic µs) passes. */
 bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us);
+/* Waits until no held request is parked (see cbx_server.parked), with no
+ * deadline; logs every few seconds while some are. Call after
+ * cbx_hold_signal_all(s, CBX_W_STOP), which wakes every one. */
+void cbx_hold_wait_unparked(struct cbx_server *s);
+/* Initializes the registry's and the park's locks and conditions, their
+ * timed waits on CLOCK_MONOTONIC. 0, or -1 when out of resources. */
+int cbx_hold_registry_init(struct cbx_server *s);
 /* Called by the reaper: timeouts, heartbeats, stream ages. */
 void cbx_hold_tick(struct cbx_server *s, int64_t now_us);
 /* Called by the reaper when the socket of client id closed. */

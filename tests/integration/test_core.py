@@ -460,6 +460,44 @@ class Lifecycle(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_stop_with_thousands_held_waits_for_every_suspended_one(self):
+        # Memory safety at stop must not rest on a timer: libmicrohttpd
+        # aborts in MHD_stop_daemon while any connection is suspended, so the
+        # daemon waits until none is, however long the machine takes (a
+        # loaded box, a sanitizer build); only writers that are not
+        # suspended (a browser that reads nothing) are waited for with a bound.
+        n = 3000
+        d = Daemon("--max-connections-per-ip", "10000", "--log-level", "debug")
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.create_connection((d.bhost, d.bport))
+                path = "/poll/many%d?timeout=60" % (i % 50) if i % 10 else "/stream/many%d" % (i % 50)
+                s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                socks.append(s)
+            d.wait_held(n - n // 10, timeout=60)
+            d.wait_held(n // 10, "stream", timeout=60)
+            rc, _ = d.stop(timeout=120)
+            self.assertEqual(rc, 0, d.log[-3000:])
+            self.assertNotIn("did not finish", d.log)
+            answered = 0
+            for s in socks:
+                s.settimeout(10)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), data[:200])
+                answered += 1
+            self.assertEqual(answered, n)
+        finally:
+            for s in socks:
+                s.close()
+            d.cleanup()
+
     def test_requests_while_stopping_are_answered_503(self):
         # the daemons keep accepting until they stop (libmicrohttpd's quiesce
         # can abort an epoll daemon, docs/THREADS.md "Shutdown"): what comes

@@ -168,6 +168,88 @@ class IdleDaemon(DaemonTest):
         self.assertLess(int(total.group(1)), 100, p.stderr)
 
 
+FREEZER = "/sys/fs/cgroup/freezer"
+
+
+def thread_name(pid, tid):
+    """The name of thread tid of pid, or "" when it has ended."""
+    try:
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class StopWithStalledThreads(unittest.TestCase):
+    """Point 3: at SIGTERM, every parked held request is answered however
+    long its thread takes; no timer decides. libmicrohttpd's threads are
+    frozen (cgroup freezer) past the bounded wait for writers, then thawed:
+    before, the daemon stopped libmicrohttpd at 1.5 s and the browsers got
+    their connection closed without an answer."""
+
+    def test_held_requests_are_answered_after_their_threads_stall(self):
+        self.assertTrue(os.path.isdir(FREEZER), "needs the cgroup v1 freezer at " + FREEZER)
+        d = Daemon("--log-level", "debug")
+        group = os.path.join(FREEZER, "cbx-test-%d" % d.proc.pid)
+        socks = []
+        try:
+            for i in range(20):
+                s = socket.create_connection((d.bhost, d.bport))
+                s.sendall(("GET /poll/stall%d?timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n" % i).encode())
+                socks.append(s)
+            d.wait_held(20)
+            os.mkdir(group)
+            tids = [t for t in os.listdir("/proc/%d/task" % d.proc.pid) if thread_name(d.proc.pid, t).startswith("MHD-")]
+            self.assertTrue(tids)
+            for t in tids:
+                try:
+                    with open(os.path.join(group, "tasks"), "w") as f:
+                        f.write(t)
+                except OSError:
+                    pass  # a connection thread that has just ended
+            with open(os.path.join(group, "freezer.state"), "w") as f:
+                f.write("FROZEN")
+            d.proc.send_signal(signal.SIGTERM)
+            # past the bounded wait (1.5 s): the daemon says it keeps waiting
+            waiting = re.compile(r"(still parked on busy threads|did not finish in time)")
+            m = d.wait_for(waiting, 20)
+            self.assertIsNotNone(m, d.log)
+            with open(os.path.join(group, "freezer.state"), "w") as f:
+                f.write("THAWED")
+            rc, _ = d.stop(timeout=30)
+            self.assertEqual(rc, 0, d.log)
+            self.assertEqual(m.group(1), "still parked on busy threads", d.log)
+            for s in socks:
+                head, _, body = read_all(s).partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), head)
+                self.assertEqual(body, b"[]\n")
+        finally:
+            if os.path.isdir(group):
+                with open(os.path.join(group, "freezer.state"), "w") as f:
+                    f.write("THAWED")
+                for t in open(os.path.join(group, "tasks")).read().split():
+                    try:
+                        with open(os.path.join(FREEZER, "tasks"), "w") as f:
+                            f.write(t)
+                    except OSError:
+                        pass  # the thread has ended
+                os.rmdir(group)
+            for s in socks:
+                s.close()
+            d.cleanup()
+
+
+class Hangup(DaemonTest):
+    """Point 3: SIGHUP does not kill the daemon (reloading comes later)."""
+
+    def test_sighup_is_logged_and_ignored(self):
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.d.wait_for(re.compile(r"SIGHUP: reloading the config is not supported yet; "
+                                                        r"ignored"), 10))
+        self.assertIsNone(self.d.proc.poll())
+        self.assertGreater(self.d.pub("hup", "alive"), 0)
+
+
 def read_all(sock, timeout=10):
     """Reads until the peer closes or timeout; returns the bytes."""
     sock.settimeout(timeout)
