@@ -13,15 +13,15 @@
 static int done_marker = CBX_CTX_DONE;
 static int seen_marker = CBX_CTX_DONE;
 
-/* Returns the value for Access-Control-Allow-Origin, or NULL; an Origin
- * that is not allowed is logged once (cors.c). */
-static const char *cors_origin(struct cbx_server *s, struct MHD_Connection *c)
+/* Returns the value for Access-Control-Allow-Origin, or NULL; *refused
+ * tells whether the request comes from another site's page that
+ * cors-origins does not allow (logged once per origin, cors.c). */
+static const char *cors_origin(struct cbx_server *s, struct MHD_Connection *c, bool *refused)
 {
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     const char *allowed = cbx_cors_allowed(s->cfg.cors_origins, origin);
 
-    if (allowed == NULL && origin != NULL)
-        cbx_cors_note_refused(origin, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
+    *refused = allowed == NULL && cbx_cors_refused(origin, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
     return allowed;
 }
 
@@ -242,6 +242,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     struct cbx_server *s = cls;
     enum MHD_Result ret;
     const char *origin;
+    bool refused;
 
     (void)version, (void)upload_data;
     /* Answer on the second call, once the whole request is in: libmicrohttpd
@@ -257,7 +258,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     *con_cls = &done_marker;
-    origin = cors_origin(s, c);
+    origin = cors_origin(s, c, &refused);
     if (!admit(s, c, origin, &ret))
         return ret;
     if (strcmp(method, "OPTIONS") == 0)
@@ -267,6 +268,12 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         if (strncmp(url, routes[i].prefix, plen) == 0) {
             if (strcmp(method, "GET") != 0)
                 return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
+            if (refused) {
+                /* The page could not read the answer, but a stream would
+                 * acknowledge what it hands over: refuse before anything. */
+                cbx_refuse(s, CBX_REFUSE_SUBSCRIBE_AUTH);
+                return cbx_http_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "this page's origin is not in cors-origins");
+            }
             *con_cls = NULL;
             ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
             if (*con_cls == NULL)

@@ -56,12 +56,12 @@ static bool same_site(const char *origin, const char *host)
     return strcmp(rest, host) == 0;
 }
 
-void cbx_cors_note_refused(const char *origin, const char *host)
+bool cbx_cors_refused(const char *origin, const char *host)
 {
     bool first = true, say_full = false;
 
     if (origin == NULL || same_site(origin, host))
-        return;
+        return false;
     for (const char *p = origin; *p; p++) {
         if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
             origin = "(an origin with unprintable bytes)"; /* a log line stays one line */
@@ -84,9 +84,10 @@ void cbx_cors_note_refused(const char *origin, const char *host)
     pthread_mutex_unlock(&seen_mu);
     if (first)
         cbx_log(CBX_LOG_WARN,
-                "CORS: origin %.200s is not in cors-origins: browsers keep its pages from reading the answers "
+                "CORS: origin %.200s is not in cors-origins: its pages' requests are refused "
                 "(add it to cors-origins to allow it; logged once per origin)",
                 origin);
     else if (say_full)
         cbx_log(CBX_LOG_WARN, "CORS: more than %d origins refused; further ones are not logged", SEEN_MAX);
+    return true;
 }

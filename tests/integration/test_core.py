@@ -395,7 +395,7 @@ class FanOutAnswers(DaemonTest):
 
     def test_same_message_to_many(self):
         origins = ["https://app.example", None, "https://other.example", "https://app.example",
-                   "https://evil.example", None, "https://other.example", "https://app.example"]
+                   None, None, "https://other.example", "https://app.example"]
         base = self.d.pub("other", "start")
         for round_ in range(3):
             threads, results = self.d.start_polls("fan", [{"Origin": o} if o else None for o in origins], base)

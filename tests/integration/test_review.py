@@ -115,18 +115,29 @@ class Demo(DaemonTest):
 
 
 class CorsRefusals(DaemonTest):
-    """Point 12: an origin that is not allowed is logged, once."""
+    """Point 12: a page of an origin that is not allowed is refused (a stream
+    would otherwise acknowledge what that page cannot read), and the origin
+    is logged, once."""
     ARGS = ["--cors-origins", "https://ok.example"]
 
-    def test_refused_origin_is_logged_once(self):
-        for _ in range(3):
-            st, hdr, _ = self.d.poll("c", timeout=0, headers={"Origin": "https://other.example"})
-            self.assertEqual(st, 200)
+    def test_refused_origin_is_403_and_logged_once(self):
+        id_ = self.d.pub("c", "pending")
+        refusal = (403, b'{"error":"forbidden","detail":"this page\'s origin is not in cors-origins"}\n')
+        for path in ("/poll/c", "/stream/c", "/events/c"):
+            st, hdr, body = self.d.request("browser", "GET", path, headers={"Origin": "https://other.example"})
+            self.assertEqual((st, body), refusal, path)
             self.assertNotIn("access-control-allow-origin", hdr)
-        st, hdr, _ = self.d.poll("c", timeout=0, headers={"Origin": "https://ok.example"})
+        # the stream acknowledged nothing: the message is still pending
+        st, hdr, body = self.d.poll("c", timeout=0, headers={"Origin": "https://ok.example"})
         self.assertEqual(hdr.get("access-control-allow-origin"), "https://ok.example")
-        # the daemon's own pages (Origin = http://Host) are not cross-site
-        self.d.poll("c", timeout=0, headers={"Origin": "http://%s:%d" % (self.d.bhost, self.d.bport)})
+        self.assertEqual([m["id"] for m in json.loads(body)], [id_])
+        # the daemon's own pages (Origin = http://Host) are not cross-site; no Origin is no page at all
+        st, _, _ = self.d.poll("c", timeout=0, headers={"Origin": "http://%s:%d" % (self.d.bhost, self.d.bport)})
+        self.assertEqual(st, 200)
+        self.assertEqual(self.d.poll("c", timeout=0)[0], 200)
+        # the client library itself is served to any page
+        st, _, _ = self.d.request("browser", "GET", "/cometbox.js", headers={"Origin": "https://other.example"})
+        self.assertEqual(st, 200)
         self.d.poll("c", timeout=0, headers={"Origin": "https://third.example"})
         self.assertIsNotNone(self.d.wait_for(re.compile("origin https://third.example is not in cors-origins"), 10))
         refused = re.compile("CORS: origin (\\S+) is not in cors-origins")
