@@ -8,6 +8,7 @@
 #include "../common/token.h"
 #include "cors.h"
 #include "embedded.h"
+#include "conn.h"
 #include "server.h"
 
 static int done_marker = CBX_CTX_DONE;
@@ -248,6 +249,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     /* Answer on the second call, once the whole request is in: libmicrohttpd
      * closes a connection whose answer was queued before that. */
     if (*con_cls == NULL) {
+        cbx_conn_headers_in(c);
         *con_cls = &seen_marker;
         return MHD_YES;
     }

@@ -17,6 +17,7 @@
 
 #include "../common/log.h"
 #include "itc.h"
+#include "conn.h"
 #include "server.h"
 #include "transport.h"
 

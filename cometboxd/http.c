@@ -9,6 +9,7 @@
 
 #include "../common/log.h"
 #include "../common/qname.h"
+#include "conn.h"
 #include "server.h"
 
 const char *const cbx_transport_names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
@@ -110,89 +111,12 @@ enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origi
     return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow, false, origin);
 }
 
-static void on_publish_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                                  enum MHD_ConnectionNotificationCode toe)
-{
-    struct cbx_server *s = cls;
-
-    (void)c, (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        atomic_fetch_add(&s->ctr.publish_connections, 1);
-    else
-        atomic_fetch_sub(&s->ctr.publish_connections, 1);
-}
-
-/* The context of the reaper's wake-up connections (reaper.c): not a browser. */
-static struct cbx_conn wake_conn;
-
-struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return ci != NULL && ci->socket_context != &wake_conn ? ci->socket_context : NULL;
-}
-
-/* A browser connection gets a struct cbx_conn: its id and its address's
- * entry for max-connections-per-ip. The first time one of its requests is
- * about to wait, it also gets a place in the reaper's epoll set, watched for
- * a closed peer (EPOLLRDHUP, edge-triggered, data = the id) for the rest of
- * its life: one epoll_ctl per connection that ever waits, none per request
- * and none for a connection answered at once (a browser that comes back to
- * pending messages). A peer that closed before the registration is reported
- * at once by epoll. The registration goes away by itself when
- * libmicrohttpd closes the socket. */
-void cbx_conn_watch(struct cbx_server *s, struct cbx_conn *conn)
-{
-    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET };
-
-    if (conn == NULL || conn->watched || conn->fd < 0)
-        return;
-    conn->watched = true;
-    ev.data.u64 = conn->id;
-    if (epoll_ctl(s->watch_fd, EPOLL_CTL_ADD, conn->fd, &ev) != 0)
-        cbx_log(CBX_LOG_WARN, "connection %llu: cannot watch its socket: %s", (unsigned long long)conn->id,
-                strerror(errno));
-}
-
-static void on_browser_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                                  enum MHD_ConnectionNotificationCode toe)
-{
-    struct cbx_server *s = cls;
-    struct cbx_conn *conn = *socket_context;
-
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (cbx_reaper_is_wake(s, ai != NULL ? ai->client_addr : NULL)) {
-            *socket_context = &wake_conn; /* not counted; it closes at once */
-            return;
-        }
-        atomic_fetch_add(&s->ctr.browser_connections, 1);
-        conn = calloc(1, sizeof *conn);
-        if (conn == NULL)
-            return; /* the handler refuses requests of a connection without one */
-        conn->id = atomic_fetch_add(&s->next_conn_id, 1) + 1;
-        conn->ip = cbx_ips_acquire(s->ips, c);
-        conn->fd = ci != NULL ? ci->connect_fd : -1;
-        *socket_context = conn;
-    } else if (conn != &wake_conn) {
-        atomic_fetch_sub(&s->ctr.browser_connections, 1);
-        if (conn != NULL) {
-            if (conn->admitted)
-                atomic_fetch_sub(&s->admitted, 1);
-            cbx_ips_release(s->ips, conn->ip, conn->admitted);
-            free(conn);
-        }
-        *socket_context = NULL;
-    }
-}
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     struct cbx_server *s = cls;
     int *kind = *con_cls;
 
-    (void)c;
+    cbx_conn_request_done(s, c); /* the clock runs for the next request's headers */
     if (kind == NULL)
         return;
     if (*kind == CBX_CTX_HOLD)
@@ -302,7 +226,7 @@ struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned 
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->cfg.idle_timeout, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-                                         browser ? (intptr_t)on_browser_connection : (intptr_t)on_publish_connection, s };
+                                         browser ? (intptr_t)cbx_conn_notify_browser : (intptr_t)cbx_conn_notify_publish, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (d == NULL)

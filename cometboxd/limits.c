@@ -12,7 +12,7 @@
 
 const char *const cbx_refusal_names[CBX_REFUSE_COUNT] = {
     "max-connections", "max-connections-per-ip", "max-waiters-per-queue", "max-queues", "memory-budget",
-    "publish-auth", "subscribe-auth", "bad-request", "too-large", "stopping",
+    "publish-auth", "subscribe-auth", "bad-request", "too-large", "stopping", "request-timeout",
 };
 
 #define NBUCKETS 4096

@@ -8,6 +8,7 @@
 #include "../common/log.h"
 #include "../common/pub.h"
 #include "../common/token.h"
+#include "conn.h"
 #include "server.h"
 
 enum body_type { BODY_XML, BODY_JSON };
@@ -124,6 +125,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         char why[256];
 
         atomic_fetch_add(&s->ctr.publish_requests, 1);
+        cbx_conn_headers_in(c);
         *con_cls = &done_marker;
         if (!cbx_http_args_known(c, no_args, why, sizeof why))
             return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", why);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "conn.h"
 #include "server.h"
 
 #define TICK_MS 200
@@ -127,6 +128,7 @@ static void *reaper_main(void *arg)
         now = cbx_now_mono_us();
         if (now >= next_tick) {
             cbx_hold_tick(s, now);
+            cbx_conn_expire(s, now);
             wake_pool_threads(s);
             next_tick = now + TICK_MS * 1000;
         }

@@ -36,6 +36,7 @@ enum cbx_refusal {
     CBX_REFUSE_BAD_REQUEST,     /* malformed request (400, 404, 405, 415) */
     CBX_REFUSE_TOO_LARGE,       /* max-publish-bytes, max-message-bytes (413) */
     CBX_REFUSE_STOPPING,        /* the daemon is stopping (503) */
+    CBX_REFUSE_REQUEST_TIMEOUT, /* request headers not in within request-timeout (connection closed) */
     CBX_REFUSE_COUNT
 };
 extern const char *const cbx_refusal_names[CBX_REFUSE_COUNT];
@@ -194,21 +195,6 @@ enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, un
 
 /* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
 enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
-
-/* A browser connection (libmicrohttpd's socket context). Its id is the
- * client id of the requests it holds, one at a time. Owned by http.c. */
-struct cbx_conn {
-    uint64_t id;
-    void *ip;       /* its address's entry in the table below */
-    bool admitted;  /* counted against max-connections and max-connections-per-ip */
-    int fd;         /* the socket, or -1 */
-    bool watched;   /* in the reaper's epoll set (only the connection's own thread touches it) */
-};
-/* The connection of a request, or NULL. */
-struct cbx_conn *cbx_conn_of(struct MHD_Connection *c);
-/* Puts the connection in the reaper's epoll set, once: called by a request
- * about to wait, so a browser that goes away while held is noticed. */
-void cbx_conn_watch(struct cbx_server *s, struct cbx_conn *conn);
 
 /* limits.c: connections per client address. Connections are counted when
  * they are admitted (at their first request), not when accepted, so a burst

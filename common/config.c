@@ -100,6 +100,9 @@ static const struct key keys[] = {
       "messages stored in all queues together; a publish beyond it gets 503" },
     { "idle-timeout", KT_SECS, OFF(idle_timeout), 0, 1, 3600, NULL, "30",
       "a connection that sends or takes nothing this long (a slow or stuck client) is closed" },
+    { "request-timeout", KT_SECS, OFF(request_timeout), 0, 1, 3600, NULL, "10",
+      "a connection must send a request's whole headers this soon after it opens (a kept-alive one: after "
+      "its last answer, or idle-timeout when longer), else it is closed" },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
       "error, warn, info or debug" },
     { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },

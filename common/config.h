@@ -47,6 +47,7 @@ struct cbx_config {
     size_t max_total_bytes;
     long max_total_messages;
     long idle_timeout;
+    long request_timeout;
     int log_level;             /* enum cbx_log_level */
     bool demo;
 };

@@ -179,6 +179,80 @@ class IdleDaemon(DaemonTest):
         self.assertLess(int(total.group(1)), 100, p.stderr)
 
 
+class SlowHeaders(DaemonTest):
+    """Point 6: a client that sends its request headers one byte at a time
+    (slowloris) is closed after request-timeout, though each byte restarts
+    libmicrohttpd's idle timeout."""
+    ARGS = ["--request-timeout", "2"]
+
+    def trickle(self, port, n, deadline_s):
+        """Opens n connections that send a never-ending request head a byte
+        every 0.25 s; returns how many the daemon closed within deadline_s."""
+        socks = [socket.create_connection((self.d.bhost, port)) for _ in range(n)]
+        head = b"GET /poll/slow HTTP/1.1\r\nX-Slow: " + b"a" * 1000
+        open_ = set(range(n))
+        start = time.monotonic()
+        i = 0
+        try:
+            while open_ and time.monotonic() - start < deadline_s:
+                for k in list(open_):
+                    try:
+                        socks[k].sendall(head[i:i + 1])
+                        socks[k].setblocking(False)
+                        try:
+                            if socks[k].recv(1024) == b"":
+                                open_.discard(k)
+                        except BlockingIOError:
+                            pass
+                        finally:
+                            socks[k].setblocking(True)
+                    except (BrokenPipeError, ConnectionResetError):
+                        open_.discard(k)
+                i += 1
+                time.sleep(0.25)
+        finally:
+            for s in socks:
+                s.close()
+        return n - len(open_)
+
+    def test_slow_request_headers_are_closed(self):
+        self.assertEqual(self.trickle(self.d.bport, 50, 8), 50)
+        self.assertEqual(self.trickle(self.d.pport, 5, 8), 5)
+        st, _, body = self.d.request("publish", "GET", "/metrics")
+        self.assertIn(b'cometbox_refused_total{reason="request-timeout"} 55', body)
+
+    def test_held_and_kept_alive_connections_are_not_closed(self):
+        # a request whose headers are in may be held longer than request-timeout
+        id_ = None
+        s = socket.create_connection((self.d.bhost, self.d.bport))
+        try:
+            s.sendall(b"GET /poll/held?timeout=4 HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.d.wait_held(1)
+            time.sleep(3)  # past request-timeout (2 s) while held
+            id_ = self.d.pub("held", "late")
+            s.settimeout(10)
+            data = b""
+            while not data.endswith(b"]\n"):
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+            self.assertTrue(data.endswith(b'[{"id":%d,"queue":"held","data":"late"}]\n' % id_), data)
+            # kept alive: the next request may come after request-timeout, within idle-timeout (30 s)
+            time.sleep(3)
+            s.sendall(b"GET /poll/held?timeout=0&since=%d HTTP/1.1\r\nHost: x\r\n\r\n" % id_)
+            data = b""
+            while not data.endswith(b"[]\n"):
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+        finally:
+            s.close()
+
+    def test_help_lists_request_timeout(self):
+        p = subprocess.run([os.environ.get("COMETBOXD", ""), "--help"], capture_output=True, text=True, timeout=30)
+        self.assertRegex(p.stdout, r"\n  --request-timeout +a connection must send a request's whole headers .*\(default: 10\)\n")
+
+
 FREEZER = "/sys/fs/cgroup/freezer"
 
 
