@@ -22,6 +22,7 @@
 #include "../common/log.h"
 #include "../common/pub.h"
 #include "admin.h"
+#include "hold.h"
 #include "server.h"
 
 #define CLIENTS_MAX 64             /* admin connections at once; more get an error line */
@@ -377,7 +378,6 @@ static enum cbx_err cmd_stats(struct admin *a, struct client *c, const struct cb
     jnum(o, "publish_errors", (double)now.publish_errors, &ok);
     jnum(o, "rejected_connections", (double)now.rejected, &ok);
     jnum(o, "bad_requests", (double)st.bad_requests, &ok);
-    jnum(o, "resume_wakeups_skipped", (double)st.resume_wakeups_skipped, &ok);
     o = jobj(res, "refused", &ok);
     for (int i = 0; i < CBX_REFUSE_COUNT; i++)
         jnum(o, cbx_refusal_names[i], (double)st.refused[i], &ok);

@@ -34,7 +34,6 @@ void cbx_admin_counts(struct cbx_admin_counts *out);
 struct cbx_stats {
     struct cbx_qmap_stats q;          /* delivered and waiters without admin tails */
     uint64_t publish_requests, publish_errors, rejected_connections, bad_requests;
-    uint64_t resume_wakeups_skipped;  /* itc.c */
     uint64_t browser_connections, publish_connections, admin_clients;
     uint64_t held[CBX_T_COUNT], held_total;
     uint64_t refused[CBX_REFUSE_COUNT];  /* requests refused, by reason (cbx_refusal_names) */

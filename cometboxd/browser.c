@@ -9,10 +9,12 @@
 #include "cors.h"
 #include "embedded.h"
 #include "conn.h"
+#include "http.h"
+#include "hold.h"
 #include "server.h"
 
-static int done_marker = CBX_CTX_DONE;
-static int seen_marker = CBX_CTX_DONE;
+static struct cbx_req done_marker; /* answered; nothing to do at completion */
+static struct cbx_req seen_marker; /* headers in, answered at the next call */
 
 /* Returns the value for Access-Control-Allow-Origin, or NULL; *refused
  * tells whether the request comes from another site's page that
@@ -253,8 +255,8 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         *con_cls = &seen_marker;
         return MHD_YES;
     }
-    if (*(int *)*con_cls == CBX_CTX_HOLD && *upload_data_size == 0)
-        return cbx_hold_continue(c, *con_cls); /* a long-poll resumed */
+    if (((struct cbx_req *)*con_cls)->resumed != NULL && *upload_data_size == 0)
+        return ((struct cbx_req *)*con_cls)->resumed(*con_cls, c); /* a long-poll resumed */
     if (*con_cls != &seen_marker || *upload_data_size != 0) {
         *upload_data_size = 0; /* a body on a GET is ignored */
         return MHD_YES;

@@ -15,9 +15,6 @@
 #include "../common/log.h"
 #include "server.h"
 
-/* The context of the reaper's wake-up connections (reaper.c): not a browser. */
-static struct cbx_conn wake_conn;
-
 /* The header clock: connections waiting for a request's headers, on two
  * lists, each in deadline order because each adds one fixed span to the
  * time a connection joins it. */
@@ -70,12 +67,11 @@ static void clock_stop(struct cbx_conn *conn)
     pthread_mutex_unlock(&clock_mu);
 }
 
-/* Any context of ours, the reaper's excepted. */
 static struct cbx_conn *context_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-    return ci != NULL && ci->socket_context != &wake_conn ? ci->socket_context : NULL;
+    return ci != NULL ? ci->socket_context : NULL;
 }
 
 struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
@@ -171,11 +167,6 @@ void cbx_conn_notify_browser(void *cls, struct MHD_Connection *c, void **socket_
     struct cbx_conn *conn = *socket_context;
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (cbx_reaper_is_wake(s, ai != NULL ? ai->client_addr : NULL)) {
-            *socket_context = &wake_conn; /* not counted; it closes at once */
-            return;
-        }
         atomic_fetch_add(&s->ctr.browser_connections, 1);
         conn = conn_open(s, c);
         if (conn == NULL)
@@ -183,7 +174,7 @@ void cbx_conn_notify_browser(void *cls, struct MHD_Connection *c, void **socket_
         conn->id = atomic_fetch_add(&s->next_conn_id, 1) + 1;
         conn->ip = cbx_ips_acquire(s->ips, c);
         *socket_context = conn;
-    } else if (conn != &wake_conn) {
+    } else {
         atomic_fetch_sub(&s->ctr.browser_connections, 1);
         if (conn != NULL) {
             if (conn->admitted)

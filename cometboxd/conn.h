@@ -33,7 +33,7 @@ void cbx_conn_notify_browser(void *cls, struct MHD_Connection *c, void **socket_
 void cbx_conn_notify_publish(void *cls, struct MHD_Connection *c, void **socket_context,
                              enum MHD_ConnectionNotificationCode toe);
 
-/* The context of a browser connection, or NULL (none, or the reaper's). */
+/* The context of a connection, or NULL when it has none (out of memory). */
 struct cbx_conn *cbx_conn_of(struct MHD_Connection *c);
 
 /* Puts the connection in the reaper's epoll set, once: called by a request

@@ -1,15 +1,15 @@
-/* http.c - starting a libmicrohttpd daemon in the configured threads mode,
- * and the small answer helpers both ports share. */
+/* http.c - the small answer helpers both ports share: JSON errors, CORS
+ * and cache headers, the query check, the unescape callback. Below every
+ * request handler; knows no handler. Starting the listeners: serve.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/qname.h"
-#include "conn.h"
+#include "http.h"
 #include "server.h"
 
 const char *const cbx_transport_names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
@@ -111,21 +111,6 @@ enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origi
     return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", detail, allow, false, origin);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    struct cbx_server *s = cls;
-    int *kind = *con_cls;
-
-    cbx_conn_request_done(s, c); /* the clock runs for the next request's headers */
-    if (kind == NULL)
-        return;
-    if (*kind == CBX_CTX_HOLD)
-        cbx_hold_completed(s, *con_cls, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    else if (*kind == CBX_CTX_PUBLISH)
-        cbx_publish_completed(*con_cls);
-    *con_cls = NULL;
-}
-
 struct arg_check {
     const char *const *known; /* NULL-terminated */
     unsigned seen;            /* bit i: known[i] was given */
@@ -183,53 +168,4 @@ size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls, (void)c;
     return cbx_url_unescape(s);
-}
-
-static void on_mhd_error(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-
-    (void)cls;
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    /* per-connection noise (a browser that went away); start-up errors are ours */
-    cbx_log(CBX_LOG_DEBUG, "libmicrohttpd: %s", msg);
-}
-
-struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
-                                  MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen)
-{
-    unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    unsigned pool = (unsigned)s->cfg.pool_size;
-    struct MHD_Daemon *d;
-    struct MHD_OptionItem opts[14];
-    int n = 0;
-
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL };
-    if (pool == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        pool = cores > 0 ? (unsigned)cores : 1;
-    }
-    if (!browser && pool > 2)
-        pool = 2; /* publishes are short; two threads keep up with many holders */
-    if (s->cfg.threads == CBX_THREADS_PER_CONNECTION) {
-        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)s->cfg.thread_stack, NULL };
-    } else {
-        flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, pool, NULL };
-    }
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)cbx_http_unescape, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, limit, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->cfg.connection_memory, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->cfg.idle_timeout, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-                                         browser ? (intptr_t)cbx_conn_notify_browser : (intptr_t)cbx_conn_notify_publish, s };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-    d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (d == NULL)
-        snprintf(err, errlen, "libmicrohttpd would not start the %s listener", browser ? "browser" : "publish");
-    return d;
 }

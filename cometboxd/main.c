@@ -13,6 +13,8 @@
 #include "../common/log.h"
 #include "../common/token.h"
 #include "admin.h"
+#include "serve.h"
+#include "hold.h"
 #include "server.h"
 
 static void usage(FILE *out)
@@ -203,7 +205,6 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
     s->browser_fd = cbx_listen_tcp(s->cfg.listen, s->browser_url, sizeof s->browser_url, err, errlen);
     if (s->browser_fd < 0)
         return -1;
-    cbx_reaper_target(s, s->browser_fd);
     s->publish_fd = cbx_listen_tcp(s->cfg.publish_listen, s->publish_url, sizeof s->publish_url, err, errlen);
     if (s->publish_fd < 0)
         return -1;
@@ -213,14 +214,7 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* libmicrohttpd's own limit sits above ours, so the extra connections get a 503, not a reset */
-    s->browser = cbx_http_start(s, s->browser_fd, (unsigned)s->cfg.max_connections + 64, cbx_browser_handler, true,
-                                err, errlen);
-    if (s->browser == NULL)
-        return -1;
-    s->publisher = cbx_http_start(s, s->publish_fd, (unsigned)s->cfg.publish_max_connections,
-                                  cbx_publish_handler, false, err, errlen);
-    if (s->publisher == NULL)
+    if (cbx_serve_start(s, cbx_browser_handler, cbx_publish_handler, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -248,15 +242,7 @@ static void stop(struct cbx_server *s, const char *sig)
         if (!cbx_hold_wait_empty(s, cbx_now_mono_us() + 1500000))
             cbx_log(CBX_LOG_WARN, "some held requests did not finish in time (browsers that read nothing)");
     }
-    /* a started daemon closes its listening socket itself */
-    if (s->browser != NULL)
-        MHD_stop_daemon(s->browser);
-    else if (s->browser_fd >= 0)
-        close(s->browser_fd);
-    if (s->publisher != NULL)
-        MHD_stop_daemon(s->publisher);
-    else if (s->publish_fd >= 0)
-        close(s->publish_fd);
+    cbx_serve_stop(s); /* nothing is parked now: libmicrohttpd may stop */
     cbx_reaper_stop(s);
     cbx_qmap_destroy(s->qmap);
     cbx_ips_destroy(s->ips);

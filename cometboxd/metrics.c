@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "itc.h"
+#include "http.h"
 #include "server.h"
 
 /* VmRSS of this process in bytes, 0 when /proc cannot tell. */
@@ -41,7 +41,6 @@ void cbx_stats_collect(struct cbx_server *s, struct cbx_stats *out)
     out->publish_errors = atomic_load(&s->ctr.publish_errors);
     out->rejected_connections = atomic_load(&s->ctr.refused[CBX_REFUSE_CONNECTIONS]);
     out->bad_requests = atomic_load(&s->ctr.bad_requests);
-    out->resume_wakeups_skipped = cbx_resume_wakeups_skipped();
     out->browser_connections = atomic_load(&s->ctr.browser_connections);
     out->publish_connections = atomic_load(&s->ctr.publish_connections);
     out->admin_clients = ac.clients;
@@ -94,8 +93,6 @@ enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *
     metric(&b, "rejected_connections_total", "counter", "Browser connections refused over max-connections.",
            st.rejected_connections);
     metric(&b, "bad_requests_total", "counter", "Browser requests answered with an error.", st.bad_requests);
-    metric(&b, "resume_wakeups_skipped_total", "counter",
-           "Held requests a pool thread resumed itself, without a wake-up write.", st.resume_wakeups_skipped);
     metric(&b, "queues", "gauge", "Queues in memory.", st.q.queues);
     metric(&b, "pending_messages", "gauge", "Messages not yet acknowledged.", st.q.pending_messages);
     metric(&b, "pending_bytes", "gauge", "Bytes of messages not yet acknowledged.", st.q.pending_bytes);

@@ -9,25 +9,28 @@
 #include "../common/pub.h"
 #include "../common/token.h"
 #include "conn.h"
+#include "http.h"
+#include "pool.h"
 #include "server.h"
 
 enum body_type { BODY_XML, BODY_JSON };
 
 struct publish_ctx {
-    int kind;              /* CBX_CTX_PUBLISH */
+    struct cbx_req req;    /* first: libmicrohttpd's con_cls points here */
     enum body_type type;
     bool too_large;
     struct cbx_buf body;
 };
 
-static int done_marker = CBX_CTX_DONE;
-static int healthz_marker = CBX_CTX_DONE;
-static int metrics_marker = CBX_CTX_DONE;
+static struct cbx_req done_marker;    /* answered (or refused): the rest of a body is dropped */
+static struct cbx_req healthz_marker; /* answered at the next call, keeping the connection */
+static struct cbx_req metrics_marker;
 
-void cbx_publish_completed(void *con_cls)
+static void publish_completed(struct cbx_req *r, bool clean)
 {
-    struct publish_ctx *p = con_cls;
+    struct publish_ctx *p = (struct publish_ctx *)r;
 
+    (void)clean;
     cbx_buf_free(&p->body);
     free(p);
 }
@@ -84,7 +87,9 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
         return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", detail);
 
     ids = malloc(batch.n * sizeof *ids);
+    cbx_pool_defer_begin(); /* one wake-up write per pool thread for the whole batch */
     rc = ids ? cbx_qmap_publish(s->qmap, &batch, ids) : CBX_ERR_NOMEM;
+    cbx_pool_defer_end();
     if (rc != CBX_OK) {
         ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : rc == CBX_ERR_STOPPING ? CBX_REFUSE_STOPPING : CBX_REFUSE_MEMORY,
                    MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
@@ -164,7 +169,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         p = calloc(1, sizeof *p);
         if (p == NULL)
             return fail(s, c, CBX_REFUSE_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "out of memory");
-        p->kind = CBX_CTX_PUBLISH;
+        p->req.completed = publish_completed;
         p->type = media_is(ct, "application/json") ? BODY_JSON : BODY_XML;
         cbx_buf_init(&p->body);
         *con_cls = p;
@@ -178,7 +183,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         *con_cls = &done_marker;
         return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}\n", 16);
     }
-    if (p->kind != CBX_CTX_PUBLISH) { /* an answer was queued already; drop the rest of the body */
+    if (p->req.completed == NULL) { /* an answer was queued already; drop the rest of the body */
         *upload_data_size = 0;
         return MHD_YES;
     }

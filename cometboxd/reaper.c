@@ -4,96 +4,16 @@
  * watch while a request is held), and sweeps expired messages. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include "conn.h"
+#include "hold.h"
 #include "server.h"
 
 #define TICK_MS 200
-
-/* ---- waking libmicrohttpd's pool threads --------------------------------- */
-
-/* libmicrohttpd 0.9.75 (and later) reads up to 128 epoll events per call
- * and, when it got exactly 128, waits again with the full timeout before it
- * serves the connections it already found ready: after a burst (a fan-out)
- * up to 127 of them can sit unserved, a browser's next request unread, until
- * another event reaches that thread; if the thread holds no suspended
- * request, nothing of ours can resume one to make that event. Every pool
- * thread has the listening socket in its epoll set, so one connection
- * attempt on the browser port wakes them all. So at each tick, while
- * browsers are connected, the reaper connects to the browser port and
- * closes at once; libmicrohttpd accepts, reads the end and closes, and that
- * connection is not counted as a browser. docs/THREADS.md. */
-
-void cbx_reaper_target(struct cbx_server *s, int listen_fd)
-{
-    struct sockaddr_storage a;
-    socklen_t len = sizeof a;
-
-    if (s->cfg.threads != CBX_THREADS_POOL || getsockname(listen_fd, (struct sockaddr *)&a, &len) != 0)
-        return;
-    if (a.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&a;
-        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (a.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a;
-        if (memcmp(&in6->sin6_addr, &in6addr_any, sizeof in6addr_any) == 0)
-            in6->sin6_addr = in6addr_loopback;
-    } else {
-        return;
-    }
-    s->wake_addr = a;
-    s->wake_len = len;
-    atomic_store(&s->wake_ready, true);
-}
-
-/* The port of an AF_INET or AF_INET6 address. */
-static unsigned port_of(const struct sockaddr *a)
-{
-    return ntohs(a->sa_family == AF_INET ? ((const struct sockaddr_in *)(const void *)a)->sin_port
-                                         : ((const struct sockaddr_in6 *)(const void *)a)->sin6_port);
-}
-
-bool cbx_reaper_is_wake(struct cbx_server *s, const struct sockaddr *addr)
-{
-    unsigned port = atomic_load(&s->wake_port);
-    uint8_t from[16], wake[16];
-
-    if (port == 0 || addr == NULL || !atomic_load(&s->wake_ready) || addr->sa_family != s->wake_addr.ss_family ||
-        port_of(addr) != port)
-        return false;
-    return cbx_addr_key(addr, from) && cbx_addr_key((const struct sockaddr *)&s->wake_addr, wake) &&
-           memcmp(from, wake, sizeof from) == 0;
-}
-
-static void wake_pool_threads(struct cbx_server *s)
-{
-    struct sockaddr_storage local;
-    socklen_t len;
-    int fd;
-
-    if (!atomic_load(&s->wake_ready) || atomic_load(&s->stopping) || atomic_load(&s->ctr.browser_connections) == 0)
-        return;
-    fd = socket(s->wake_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    /* the source port is known before the connection exists, so the
-     * connection callback can tell it from a browser */
-    memset(&local, 0, sizeof local);
-    local.ss_family = s->wake_addr.ss_family;
-    len = s->wake_len;
-    if (bind(fd, (struct sockaddr *)&local, len) == 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
-        atomic_store(&s->wake_port, port_of((struct sockaddr *)&local));
-        if (connect(fd, (struct sockaddr *)&s->wake_addr, s->wake_len) != 0 && errno != EINPROGRESS)
-            cbx_log(CBX_LOG_DEBUG, "reaper: cannot reach the browser port: %s", strerror(errno));
-    }
-    close(fd);
-}
 
 /* ---- the thread ------------------------------------------------------------ */
 
@@ -129,7 +49,6 @@ static void *reaper_main(void *arg)
         if (now >= next_tick) {
             cbx_hold_tick(s, now);
             cbx_conn_expire(s, now);
-            wake_pool_threads(s);
             next_tick = now + TICK_MS * 1000;
         }
         if (now >= next_sweep) {

@@ -22,6 +22,7 @@ enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
 extern const char *const cbx_transport_names[CBX_T_COUNT];
 
 struct cbx_hold;
+struct cbx_pool;
 struct cbx_ip_table;
 
 /* Every reason cometboxd refuses a request; counted in stats and /metrics. */
@@ -54,8 +55,8 @@ struct cbx_counters {
 struct cbx_server {
     struct cbx_config cfg;        /* read-only after start */
     struct cbx_qmap *qmap;        /* owned */
-    struct MHD_Daemon *browser;   /* owned */
-    struct MHD_Daemon *publisher; /* owned */
+    struct MHD_Daemon *browser;   /* threads = per-connection: owned; pool mode: NULL (see pool) */
+    struct MHD_Daemon *publisher; /* likewise */
     int browser_fd, publish_fd;   /* listening sockets, owned until handed to MHD */
     char browser_url[128], publish_url[128];
     struct cbx_embedded demo_page; /* demo = on: the demo page with our addresses in it (data owned), else empty */
@@ -87,45 +88,12 @@ struct cbx_server {
     pthread_t reaper;
     bool reaper_started;
     int reaper_pipe[2];           /* written to stop the reaper */
-    /* pool mode: the reaper's wake-up connection to the browser port
-     * (docs/THREADS.md, "A stalled epoll loop"); wake_addr is written
-     * before wake_ready is set, then read-only */
-    struct sockaddr_storage wake_addr;
-    socklen_t wake_len;
-    _Atomic bool wake_ready;
-    _Atomic unsigned wake_port;   /* local port of the current one, not counted as a browser */
+    struct cbx_pool *pool;        /* threads = pool: our threads, driving the daemons (serve.c); owned */
 };
 
 /* listen.c: makes a listening TCP socket for "HOST:PORT", "*:PORT" or
  * "[V6]:PORT"; writes http://ADDR:PORT into url. -1 with a message in err. */
 int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen);
-
-/* http.c: shared answer helpers. */
-struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
-                                  MHD_AccessHandlerCallback handler, bool browser, char *err, size_t errlen);
-/* A whole answer with this body (copied) and Content-Type, for the publish port. */
-enum MHD_Result cbx_http_send(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
-                              size_t len);
-enum MHD_Result cbx_http_json(struct MHD_Connection *c, unsigned status, const char *body, size_t len);
-enum MHD_Result cbx_http_error(struct MHD_Connection *c, unsigned status, const char *code, const char *detail);
-/* The browser port's errors carry the CORS headers of an allowed origin
- * (NULL: none), so a page on another site can read them. */
-enum MHD_Result cbx_http_error_cors(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
-                                    const char *detail);
-/* An error answer after which the connection is closed (a refused connection). */
-enum MHD_Result cbx_http_refuse(struct MHD_Connection *c, const char *origin, unsigned status, const char *code,
-                                const char *detail);
-enum MHD_Result cbx_http_not_allowed(struct MHD_Connection *c, const char *origin, const char *method,
-                                     const char *allow);
-/* Access-Control-Allow-Origin and friends for an allowed origin (NULL: nothing). */
-void cbx_http_cors_headers(struct MHD_Response *r, const char *origin);
-void cbx_http_common_headers(struct MHD_Response *r);
-/* False, with the reason in why, when the request's query has a parameter
- * not in known (NULL-terminated, at most 32 names) or one of them twice: a
- * misspelt parameter (sinse=5) must not be ignored silently. */
-bool cbx_http_args_known(struct MHD_Connection *c, const char *const *known, char *why, size_t whylen);
-/* libmicrohttpd's unescape callback: %HH except %00. */
-size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* browser.c: the browser port. */
 enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -141,57 +109,6 @@ int cbx_browser_demo_prepare(struct cbx_server *s);
 enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                     const char *version, const char *upload_data, size_t *upload_data_size,
                                     void **con_cls);
-void cbx_publish_completed(void *con_cls);
-
-/* hold.c: held requests, and the only code that knows the threads mode. */
-struct cbx_hold_params {
-    enum cbx_transport transport;
-    struct cbx_qlist queues;
-    bool has_since;
-    uint64_t since;
-    long timeout;       /* long-poll hold, seconds */
-    const char *origin; /* allowed CORS origin to echo, or NULL */
-};
-/* Subscribes and queues the answer on c; takes ownership of p->queues.
- * On failure answers an error itself. */
-enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
-                               void **con_cls);
-/* Called by the browser handler when libmicrohttpd calls it again for a
- * suspended long-poll (pool mode, after the resume). */
-enum MHD_Result cbx_hold_continue(struct MHD_Connection *c, struct cbx_hold *h);
-void cbx_hold_completed(struct cbx_server *s, struct cbx_hold *h, bool clean);
-/* Signals every held request (stop, kick --client). */
-void cbx_hold_signal_all(struct cbx_server *s, unsigned flag);
-/* Waits until no request is held or the deadline (monotonic µs) passes. */
-bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us);
-/* Waits until no held request is parked (see cbx_server.parked), with no
- * deadline; logs every few seconds while some are. Call after
- * cbx_hold_signal_all(s, CBX_W_STOP), which wakes every one. */
-void cbx_hold_wait_unparked(struct cbx_server *s);
-/* Initializes the registry's and the park's locks and conditions, their
- * timed waits on CLOCK_MONOTONIC. 0, or -1 when out of resources. */
-int cbx_hold_registry_init(struct cbx_server *s);
-/* Called by the reaper: timeouts, heartbeats, stream ages. */
-void cbx_hold_tick(struct cbx_server *s, int64_t now_us);
-/* Called by the reaper when the socket of client id closed. */
-void cbx_hold_peer_closed(struct cbx_server *s, uint64_t client_id);
-/* Called by the reaper when the peer of client id shut down its sending
- * side only (a FIN): the hold goes on; a stream is probed with a heartbeat. */
-void cbx_hold_peer_half_closed(struct cbx_server *s, uint64_t client_id);
-
-/* One row per held request, for the admin `clients` command. */
-struct cbx_client_info {
-    uint64_t id;
-    char addr[64];
-    enum cbx_transport transport;
-    char queues[CBX_QLIST_MAX * (CBX_QNAME_MAX + 1)];
-    uint64_t cursor;   /* last id handed to it (or its since) */
-    int64_t since_us;  /* connected since, wall clock */
-};
-/* Rows for every held request, or those on queue (owned array; free()). */
-enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_client_info **rows, size_t *n);
-/* Sets flag (with reason, for a kick) on one held request; CBX_ERR_NOT_FOUND when none has that id. */
-enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, unsigned flag, const char *reason);
 
 /* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
 enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
@@ -217,15 +134,6 @@ void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
 
 /* reaper.c */
 int cbx_reaper_start(struct cbx_server *s);
-/* Records where the reaper's wake-up connections go: the browser port's
- * address, with the loopback address for a wildcard. Call once the
- * browser socket listens. */
-void cbx_reaper_target(struct cbx_server *s, int listen_fd);
-/* True when a new browser connection from addr is the reaper's own. */
-bool cbx_reaper_is_wake(struct cbx_server *s, const struct sockaddr *addr);
 void cbx_reaper_stop(struct cbx_server *s);
-
-/* Request context kinds, so the completion callback knows what it got. */
-enum cbx_ctx_kind { CBX_CTX_HOLD = 1, CBX_CTX_PUBLISH, CBX_CTX_DONE };
 
 #endif
