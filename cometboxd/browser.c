@@ -1,15 +1,21 @@
-/* browser.c - the browser port: routes, query parsing, CORS, static files.
- * Held requests themselves live in hold.c. */
+/* browser.c - the browser port: routes, query parsing, CORS, admission,
+ * static files and the demo page. Not for held requests once started
+ * (hold.c) nor for the CORS rules (cors.c). */
+#include "browser.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
+#include "../common/buf.h"
+#include "../common/qname.h"
 #include "../common/token.h"
+#include "conn.h"
 #include "cors.h"
 #include "embedded.h"
-#include "conn.h"
-#include "server.h"
+#include "limits.h"
+#include "server.h" /* struct cbx_server; cbx_hold_*, cbx_http_* until hold.h and http.h exist */
+#include "transport.h"
 
 static int done_marker = CBX_CTX_DONE;
 static int seen_marker = CBX_CTX_DONE;

@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 
 #include "../common/log.h"
-#include "server.h"
+#include "../common/qmap.h"
+#include "limits.h"
+#include "server.h" /* struct cbx_server; cbx_reaper_is_wake until the reaper's wake-up connection goes */
 
 /* The context of the reaper's wake-up connections (reaper.c): not a browser. */
 static struct cbx_conn wake_conn;

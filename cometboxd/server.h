@@ -1,6 +1,8 @@
-/* server.h - the daemon's shared state and the entry points between its
- * files: listeners, held requests, the publish endpoint, the reaper.
- * Not for the queue map itself (common/qmap.h). */
+/* server.h - the daemon's shared state: struct cbx_server, its counters
+ * and the reasons for refusals. Each module's functions are declared in
+ * that module's own header (limits.h, publish.h, ...), not here; the
+ * declarations still below belong to hold.c, http.c and reaper.c until
+ * those get their headers (issue 17). Not for the queue map (common/qmap.h). */
 #ifndef CBXD_SERVER_H
 #define CBXD_SERVER_H
 
@@ -15,11 +17,9 @@
 #include "../common/config.h"
 #include "../common/qmap.h"
 #include "embedded.h"
+#include "transport.h"
 
 #define CBX_VERSION "0.1.0"
-
-enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
-extern const char *const cbx_transport_names[CBX_T_COUNT];
 
 struct cbx_hold;
 struct cbx_ip_table;
@@ -39,7 +39,6 @@ enum cbx_refusal {
     CBX_REFUSE_REQUEST_TIMEOUT, /* request headers not in within request-timeout (connection closed) */
     CBX_REFUSE_COUNT
 };
-extern const char *const cbx_refusal_names[CBX_REFUSE_COUNT];
 
 /* Counters read by `stats`; _Atomic so readers never see torn values. */
 struct cbx_counters {
@@ -47,6 +46,7 @@ struct cbx_counters {
     _Atomic uint64_t publish_requests, publish_errors;
     _Atomic uint64_t browser_connections; /* open TCP connections on the browser port */
     _Atomic uint64_t publish_connections;
+    _Atomic uint64_t admin_clients;       /* open connections on the admin socket (admin.c) */
     _Atomic uint64_t held[CBX_T_COUNT];   /* held requests by transport */
     _Atomic uint64_t bad_requests;
 };
@@ -81,7 +81,7 @@ struct cbx_server {
     _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
     _Atomic uint64_t admitted;     /* browser connections let in (max-connections) */
 
-    struct cbx_ip_table *ips;     /* connections per client address (limits.c) */
+    struct cbx_ip_table *ips;     /* owned; connections per client address (limits.h) */
 
     int watch_fd;                 /* epoll set of held sockets, for closed peers */
     pthread_t reaper;
@@ -95,10 +95,6 @@ struct cbx_server {
     _Atomic bool wake_ready;
     _Atomic unsigned wake_port;   /* local port of the current one, not counted as a browser */
 };
-
-/* listen.c: makes a listening TCP socket for "HOST:PORT", "*:PORT" or
- * "[V6]:PORT"; writes http://ADDR:PORT into url. -1 with a message in err. */
-int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen);
 
 /* http.c: shared answer helpers. */
 struct MHD_Daemon *cbx_http_start(struct cbx_server *s, int listen_fd, unsigned limit,
@@ -126,22 +122,6 @@ void cbx_http_common_headers(struct MHD_Response *r);
 bool cbx_http_args_known(struct MHD_Connection *c, const char *const *known, char *why, size_t whylen);
 /* libmicrohttpd's unescape callback: %HH except %00. */
 size_t cbx_http_unescape(void *cls, struct MHD_Connection *c, char *s);
-
-/* browser.c: the browser port. */
-enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                    const char *version, const char *upload_data, size_t *upload_data_size,
-                                    void **con_cls);
-
-/* The demo page with the publish URL and admin socket of this daemon in
- * place of its placeholders, in s->demo_page (nothing when demo is off).
- * Call once the listeners know their addresses. -1 when out of memory. */
-int cbx_browser_demo_prepare(struct cbx_server *s);
-
-/* publish.c: the publish port. */
-enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                    const char *version, const char *upload_data, size_t *upload_data_size,
-                                    void **con_cls);
-void cbx_publish_completed(void *con_cls);
 
 /* hold.c: held requests, and the only code that knows the threads mode. */
 struct cbx_hold_params {
@@ -193,28 +173,6 @@ enum cbx_err cbx_hold_list(struct cbx_server *s, const char *queue, struct cbx_c
 /* Sets flag (with reason, for a kick) on one held request; CBX_ERR_NOT_FOUND when none has that id. */
 enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, unsigned flag, const char *reason);
 
-/* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
-enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
-
-/* limits.c: connections per client address. Connections are counted when
- * they are admitted (at their first request), not when accepted, so a burst
- * of new connections is judged in arrival order. */
-struct cbx_ip_table *cbx_ips_create(void);
-void cbx_ips_destroy(struct cbx_ip_table *t);
-/* Finds or makes the entry of c's address; returns a handle for release. */
-void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c);
-/* Counts one more admitted connection of handle's address unless max are. */
-bool cbx_ips_admit(void *handle, uint64_t max);
-/* Adds one to *count unless it is max already; true when it did. */
-bool cbx_take_slot(_Atomic uint64_t *count, uint64_t max);
-/* Forgets a connection (admitted or not). */
-void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted);
-/* The 16 bytes that name sa's IP address (IPv4 as ::ffff:a.b.c.d); false,
- * and zeros, for NULL or another family. */
-bool cbx_addr_key(const struct sockaddr *sa, uint8_t out[16]);
-/* Counts a refusal and logs it at debug level. */
-void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
-
 /* reaper.c */
 int cbx_reaper_start(struct cbx_server *s);
 /* Records where the reaper's wake-up connections go: the browser port's
@@ -227,5 +185,29 @@ void cbx_reaper_stop(struct cbx_server *s);
 
 /* Request context kinds, so the completion callback knows what it got. */
 enum cbx_ctx_kind { CBX_CTX_HOLD = 1, CBX_CTX_PUBLISH, CBX_CTX_DONE };
+
+/* TRANSITIONAL (issue 17): the functions of limits.c, listen.c, browser.c,
+ * publish.c and transport's names that hold.c, http.c, reaper.c and main.c
+ * call, declared again here only because those files include nothing but
+ * server.h for them. Each is declared in its module's header, and the
+ * compiler checks that the two agree wherever both are seen. Delete this
+ * block once those files include limits.h, listen.h, browser.h and
+ * publish.h, and use cbx_transport_name() (transport.h). */
+struct cbx_ip_table *cbx_ips_create(void);                            /* limits.h: main.c */
+void cbx_ips_destroy(struct cbx_ip_table *t);                         /* limits.h: main.c */
+bool cbx_addr_key(const struct sockaddr *sa, uint8_t out[16]);        /* limits.h: reaper.c */
+void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);          /* limits.h: hold.c */
+int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen); /* listen.h: main.c */
+enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);                  /* browser.h: main.c */
+int cbx_browser_demo_prepare(struct cbx_server *s);                   /* browser.h: main.c */
+enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);                  /* publish.h: main.c */
+void cbx_publish_completed(void *con_cls);                            /* publish.h: http.c */
+/* Defined in http.c, used by hold.c; transport.c's cbx_transport_name()
+ * replaces it (then the definition in http.c goes too). */
+extern const char *const cbx_transport_names[CBX_T_COUNT];
 
 #endif
