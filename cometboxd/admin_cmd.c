@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "../common/admin_proto.h"
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../common/msg.h"
 #include "../common/pub.h"
 #include "../common/qmap.h"
+#include "../common/qname.h"
 #include "admin_tail.h"
 #include "limits.h"
 #include "server.h" /* struct cbx_server, CBX_VERSION; cbx_hold_list, cbx_hold_signal_client until hold.h exists */

@@ -10,8 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/admin_proto.h"
 #include "../common/buf.h"
+#include "../common/msg.h"
 #include "../common/qmap.h"
+#include "../common/qname.h"
 #include "server.h"
 
 #define TAILS_PER_CLIENT 16

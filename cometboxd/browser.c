@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/buf.h"
+#include "../common/qmap.h"
 #include "../common/qname.h"
 #include "../common/token.h"
 #include "conn.h"

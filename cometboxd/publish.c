@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../common/pub.h"
 #include "../common/qmap.h"

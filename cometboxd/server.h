@@ -189,8 +189,9 @@ enum cbx_ctx_kind { CBX_CTX_HOLD = 1, CBX_CTX_PUBLISH, CBX_CTX_DONE };
 /* TRANSITIONAL (issue 17): the functions of limits.c, listen.c, browser.c,
  * publish.c and transport's names that hold.c, http.c, reaper.c and main.c
  * call, declared again here only because those files include nothing but
- * server.h for them. Each is declared in its module's header, and the
- * compiler checks that the two agree wherever both are seen. Delete this
+ * server.h for them. Each is declared in its module's header too; the
+ * compiler checks that the two agree in limits.c, browser.c and publish.c,
+ * which see both (listen.c does not include server.h). Delete this
  * block once those files include limits.h, listen.h, browser.h and
  * publish.h, and use cbx_transport_name() (transport.h). */
 struct cbx_ip_table *cbx_ips_create(void);                            /* limits.h: main.c */
