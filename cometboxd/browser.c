@@ -1,17 +1,24 @@
-/* browser.c - the browser port: routes, query parsing, CORS, static files.
- * Held requests themselves live in hold.c. */
+/* browser.c - the browser port: routes, query parsing, CORS, admission,
+ * static files and the demo page. Not for held requests once started
+ * (hold.c) nor for the CORS rules (cors.c). */
+#include "browser.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
+#include "../common/buf.h"
+#include "../common/qmap.h"
+#include "../common/qname.h"
 #include "../common/token.h"
+#include "conn.h"
 #include "cors.h"
 #include "embedded.h"
-#include "conn.h"
-#include "http.h"
 #include "hold.h"
+#include "http.h"
+#include "limits.h"
 #include "server.h"
+#include "transport.h"
 
 static struct cbx_req done_marker; /* answered; nothing to do at completion */
 static struct cbx_req seen_marker; /* headers in, answered at the next call */

@@ -17,7 +17,9 @@
 #include <sys/epoll.h>
 
 #include "../common/log.h"
+#include "hold.h"
 #include "hold_int.h"
+#include "limits.h"
 #include "server.h"
 #include "transport.h"
 
@@ -358,7 +360,7 @@ static void hold_completed(struct cbx_req *r, bool clean)
         char addr[64];
         cbx_hold_peer_address(h->conn, addr, sizeof addr);
         cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)hold_client_id(h),
-                cbx_transport_names[h->transport], addr, h->failed || !clean ? "browser went away" : "answered");
+                cbx_transport_name(h->transport), addr, h->failed || !clean ? "browser went away" : "answered");
     }
     uncount(h);
     cbx_hold_reg_remove(s, h);

@@ -12,9 +12,9 @@
 #include "../common/buf.h"
 #include "../common/qmap.h"
 #include "conn.h"
-#include "hold.h"
 #include "http.h"
 #include "pool.h"
+#include "transport.h"
 
 struct shared_answer;
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "hold.h"
 #include "hold_int.h"
 #include "server.h"
 

@@ -7,12 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/log.h"
+#include "../common/buf.h"
 #include "../common/qname.h"
 #include "http.h"
-#include "server.h"
-
-const char *const cbx_transport_names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
 
 void cbx_http_common_headers(struct MHD_Response *r)
 {

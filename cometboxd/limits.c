@@ -1,7 +1,9 @@
 /* limits.c - counting connections per client address (for
  * max-connections-per-ip) and refusals by reason. The table has its own
  * mutex, taken only by libmicrohttpd's connection open/close callbacks and
- * never together with another lock. */
+ * never together with another lock. Not for deciding what is refused. */
+#include "limits.h"
+
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>

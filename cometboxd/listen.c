@@ -1,5 +1,8 @@
 /* listen.c - listening sockets from config specs, made by us (not by
- * libmicrohttpd) so `port 0` works and the chosen port can be reported. */
+ * libmicrohttpd) so `port 0` works and the chosen port can be reported.
+ * Not for serving them (libmicrohttpd, through http.c). */
+#include "listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -10,7 +13,6 @@
 #include <unistd.h>
 
 #include "../common/config.h"
-#include "server.h"
 
 int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen)
 {

@@ -13,8 +13,13 @@
 #include "../common/log.h"
 #include "../common/token.h"
 #include "admin.h"
-#include "serve.h"
+#include "browser.h"
 #include "hold.h"
+#include "limits.h"
+#include "listen.h"
+#include "publish.h"
+#include "reaper.h"
+#include "serve.h"
 #include "server.h"
 
 static void usage(FILE *out)

@@ -11,6 +11,7 @@
 #include "../common/log.h"
 #include "conn.h"
 #include "hold.h"
+#include "reaper.h"
 #include "server.h"
 
 #define TICK_MS 200

@@ -1,6 +1,7 @@
-/* server.h - the daemon's shared state and the entry points between its
- * files: listeners, held requests, the publish endpoint, the reaper.
- * Not for the queue map itself (common/qmap.h). */
+/* server.h - the daemon's shared state: struct cbx_server, its counters
+ * and the reasons for refusals. Data only: each module's functions are
+ * declared in that module's own header (hold.h, limits.h, publish.h, ...).
+ * Not for the queue map (common/qmap.h). */
 #ifndef CBXD_SERVER_H
 #define CBXD_SERVER_H
 
@@ -15,11 +16,9 @@
 #include "../common/config.h"
 #include "../common/qmap.h"
 #include "embedded.h"
+#include "transport.h"
 
 #define CBX_VERSION "0.1.0"
-
-enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
-extern const char *const cbx_transport_names[CBX_T_COUNT];
 
 struct cbx_hold;
 struct cbx_pool;
@@ -40,7 +39,6 @@ enum cbx_refusal {
     CBX_REFUSE_REQUEST_TIMEOUT, /* request headers not in within request-timeout (connection closed) */
     CBX_REFUSE_COUNT
 };
-extern const char *const cbx_refusal_names[CBX_REFUSE_COUNT];
 
 /* Counters read by `stats`; _Atomic so readers never see torn values. */
 struct cbx_counters {
@@ -48,6 +46,7 @@ struct cbx_counters {
     _Atomic uint64_t publish_requests, publish_errors;
     _Atomic uint64_t browser_connections; /* open TCP connections on the browser port */
     _Atomic uint64_t publish_connections;
+    _Atomic uint64_t admin_clients;       /* open connections on the admin socket (admin.c) */
     _Atomic uint64_t held[CBX_T_COUNT];   /* held requests by transport */
     _Atomic uint64_t bad_requests;
 };
@@ -82,7 +81,7 @@ struct cbx_server {
     _Atomic uint64_t next_conn_id; /* browser connections are numbered from 1 */
     _Atomic uint64_t admitted;     /* browser connections let in (max-connections) */
 
-    struct cbx_ip_table *ips;     /* connections per client address (limits.c) */
+    struct cbx_ip_table *ips;     /* owned; connections per client address (limits.h) */
 
     int watch_fd;                 /* epoll set of held sockets, for closed peers */
     pthread_t reaper;
@@ -90,50 +89,5 @@ struct cbx_server {
     int reaper_pipe[2];           /* written to stop the reaper */
     struct cbx_pool *pool;        /* threads = pool: our threads, driving the daemons (serve.c); owned */
 };
-
-/* listen.c: makes a listening TCP socket for "HOST:PORT", "*:PORT" or
- * "[V6]:PORT"; writes http://ADDR:PORT into url. -1 with a message in err. */
-int cbx_listen_tcp(const char *spec, char *url, size_t url_len, char *err, size_t errlen);
-
-/* browser.c: the browser port. */
-enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                    const char *version, const char *upload_data, size_t *upload_data_size,
-                                    void **con_cls);
-
-/* The demo page with the publish URL and admin socket of this daemon in
- * place of its placeholders, in s->demo_page (nothing when demo is off).
- * Call once the listeners know their addresses. -1 when out of memory. */
-int cbx_browser_demo_prepare(struct cbx_server *s);
-
-/* publish.c: the publish port. */
-enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                    const char *version, const char *upload_data, size_t *upload_data_size,
-                                    void **con_cls);
-
-/* metrics.c: answers GET /metrics on the publish port (Prometheus text). */
-enum MHD_Result cbx_metrics_answer(struct cbx_server *s, struct MHD_Connection *c);
-
-/* limits.c: connections per client address. Connections are counted when
- * they are admitted (at their first request), not when accepted, so a burst
- * of new connections is judged in arrival order. */
-struct cbx_ip_table *cbx_ips_create(void);
-void cbx_ips_destroy(struct cbx_ip_table *t);
-/* Finds or makes the entry of c's address; returns a handle for release. */
-void *cbx_ips_acquire(struct cbx_ip_table *t, struct MHD_Connection *c);
-/* Counts one more admitted connection of handle's address unless max are. */
-bool cbx_ips_admit(void *handle, uint64_t max);
-/* Adds one to *count unless it is max already; true when it did. */
-bool cbx_take_slot(_Atomic uint64_t *count, uint64_t max);
-/* Forgets a connection (admitted or not). */
-void cbx_ips_release(struct cbx_ip_table *t, void *handle, bool admitted);
-/* The 16 bytes that name sa's IP address (IPv4 as ::ffff:a.b.c.d); false,
- * and zeros, for NULL or another family. */
-bool cbx_addr_key(const struct sockaddr *sa, uint8_t out[16]);
-/* Counts a refusal and logs it at debug level. */
-void cbx_refuse(struct cbx_server *s, enum cbx_refusal why);
-
-/* reaper.c */
-int cbx_reaper_start(struct cbx_server *s);
-void cbx_reaper_stop(struct cbx_server *s);
 
 #endif

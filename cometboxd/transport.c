@@ -4,6 +4,13 @@
 
 #include "transport.h"
 
+const char *cbx_transport_name(enum cbx_transport t)
+{
+    static const char *const names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
+
+    return (unsigned)t < CBX_T_COUNT ? names[t] : "unknown";
+}
+
 static void add_gap_object(struct cbx_buf *b, const struct cbx_gap *g)
 {
     cbx_buf_adds(b, "{\"type\":\"gap\",\"queue\":");

@@ -1,8 +1,19 @@
-/* transport.h - formatting the answers of the three browser transports. */
+/* transport.h - the three browser transports (long-poll, stream, SSE): their
+ * names and the bytes of their answers (docs/PROTOCOL.md). Formatting only:
+ * no locks, no I/O, nothing about the threads mode or the server. */
 #ifndef CBXD_TRANSPORT_H
 #define CBXD_TRANSPORT_H
 
-#include "server.h"
+#include <stddef.h>
+
+#include "../common/buf.h"
+#include "../common/qmap.h"
+
+enum cbx_transport { CBX_T_POLL, CBX_T_STREAM, CBX_T_SSE, CBX_T_COUNT };
+
+/* "long-poll", "stream" or "sse", as `clients`, stats and /metrics name it.
+ * A string literal. */
+const char *cbx_transport_name(enum cbx_transport t);
 
 /* One batch: a JSON array (long-poll), an array line (stream), or events (SSE). */
 void cbx_tr_batch(struct cbx_buf *b, enum cbx_transport t, const struct cbx_gap *gaps, size_t n_gaps,

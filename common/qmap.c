@@ -188,9 +188,11 @@ static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_que
         if (l->next != NULL)
             l->next->prev = l;
         qs[i]->waiters = l;
-        qs[i]->n_waiters++;
+        if (!w->observer)
+            qs[i]->n_waiters++;
     }
-    m->waiters++;
+    if (!w->observer)
+        m->waiters++;
     pthread_mutex_lock(&w->mu);
     w->linked = true;
     pthread_mutex_unlock(&w->mu);
@@ -213,14 +215,15 @@ static void unlink_waiter(struct cbx_qmap *m, struct cbx_waiter *w, int64_t now)
             q->waiters = l->next;
         if (l->next != NULL)
             l->next->prev = l->prev;
-        q->n_waiters--;
+        if (!w->observer)
+            q->n_waiters--;
         q->active_us = now;
         l->q = NULL;
         l->prev = l->next = NULL;
-        if (q->placeholder && q->n_waiters == 0)
+        if (q->placeholder && q->waiters == NULL)
             cbx_queue_free(m, q);
     }
-    if (was)
+    if (was && !w->observer)
         m->waiters--;
 }
 
@@ -251,7 +254,8 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
         if (w->inbox_max != 0 && w->n_inbox >= w->inbox_max) {
             w->flags |= CBX_W_OVERFLOW;
         } else if (cbx_waiter_add(w, msg)) {
-            m->st.delivered++;
+            if (!w->observer) /* an observer's copy is not a delivery (and acknowledges nothing) */
+                m->st.delivered++;
             if (w->ack_on_deliver)
                 cbx_queue_ack(m, q, msg->id, now);
         } else {
@@ -438,8 +442,10 @@ out:
     return rc;
 }
 
-static bool room_for_waiter(struct cbx_qmap *m, struct cbx_queue **qs, size_t n)
+static bool room_for_waiter(struct cbx_qmap *m, const struct cbx_waiter *w, struct cbx_queue **qs, size_t n)
 {
+    if (w->observer)
+        return true; /* not a subscriber: takes no place */
     for (size_t i = 0; i < n; i++)
         if (m->lim.max_waiters_per_queue != 0 && qs[i]->n_waiters >= m->lim.max_waiters_per_queue)
             return false;
@@ -501,6 +507,8 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     bool restart;
     int64_t now;
 
+    if (w->observer && (w->ack_on_deliver || has_since))
+        return CBX_ERR_INVALID; /* an observer acknowledges nothing */
     if (w->links == NULL && (w->links = calloc(n ? n : 1, sizeof *w->links)) == NULL)
         return CBX_ERR_NOMEM;
     pthread_mutex_lock(&m->mu);
@@ -525,7 +533,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     }
 
     /* a stream is refused before it acknowledges anything */
-    if (link_always && !room_for_waiter(m, qs, n)) {
+    if (link_always && !room_for_waiter(m, w, qs, n)) {
         rc = CBX_ERR_BUSY;
         goto out;
     }
@@ -566,12 +574,13 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         next[best]++;
         taken++;
     }
-    m->st.delivered += taken;
+    if (!w->observer)
+        m->st.delivered += taken;
     pthread_mutex_unlock(&w->mu);
     if (rc != CBX_OK)
         goto out;
     if (link_always || (taken == 0 && w->n_gaps == 0)) {
-        if (!room_for_waiter(m, qs, n)) { /* a long-poll: nothing acknowledged on its behalf */
+        if (!room_for_waiter(m, w, qs, n)) { /* a long-poll: nothing acknowledged on its behalf */
             rc = CBX_ERR_BUSY;
             goto out;
         }
@@ -580,7 +589,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
 out:
     /* placeholders this call made and did not link w to */
     for (size_t i = 0; i < found; i++)
-        if (qs[i]->placeholder && qs[i]->n_waiters == 0)
+        if (qs[i]->placeholder && qs[i]->waiters == NULL)
             cbx_queue_free(m, qs[i]);
     pthread_mutex_unlock(&m->mu);
     return rc;

@@ -60,6 +60,14 @@ struct cbx_waiter {
     /* Set before cbx_qmap_subscribe(), then read-only. */
     bool one_shot;              /* long-poll: unlinked by the publish that fills it */
     bool ack_on_deliver;        /* stream/SSE: a message is acknowledged when handed over */
+    /* An observer (an admin tail) watches without being a subscriber: it
+     * gets every message as any waiter does, but the map does not count it
+     * (not in waiters, delivered, a queue's waiters nor max-waiters-per-
+     * queue), never lets it acknowledge anything (ack_on_deliver and a
+     * since are refused), and cbx_qmap_signal_queue() passes it by. It
+     * keeps a placeholder alive as a waiter does, so it sees a queue's
+     * first message. */
+    bool observer;
     size_t inbox_max;           /* stream/SSE: past this, CBX_W_OVERFLOW */
     struct cbx_qlist queues;    /* owned; freed by cbx_waiter_cleanup() */
 
@@ -84,7 +92,8 @@ struct cbx_qmap_limits {
     int64_t message_ttl_us;
 };
 
-/* Counters and gauges; copied out under the lock by cbx_qmap_stats(). */
+/* Counters and gauges; copied out under the lock by cbx_qmap_stats().
+ * Observers are in none of them: waiters and delivered count subscribers. */
 struct cbx_qmap_stats {
     uint64_t published, delivered, acked, expired, dropped, flushed, refused_budget;
     uint64_t queues;       /* counted queues, what max-queues limits */
@@ -118,7 +127,7 @@ void cbx_waiter_cleanup(struct cbx_waiter *w);
  * runs out, and CBX_ERR_STOPPING after cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
 
-/* Registers waiter w (its queues, one_shot, ack_on_deliver set) and fills
+/* Registers waiter w (its queues, one_shot, ack_on_deliver, observer set) and fills
  * its inbox and gaps with what the cursor has not seen: has_since false means
  * "every pending message". A since above the last id of this run
  * acknowledges nothing and reports a restart gap per queue (from the first
@@ -130,8 +139,10 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
  * and gaps are empty. A queue that does not exist gets a placeholder, which
  * max-queues does not count and which goes when its last waiter does, so
  * subscribing never fails for max-queues. Returns CBX_ERR_BUSY when w would
- * be linked to a queue that has max-waiters-per-queue already,
- * CBX_ERR_NOMEM, or CBX_ERR_STOPPING after cbx_qmap_stop(). */
+ * be linked to a queue that has max-waiters-per-queue already (never for an
+ * observer), CBX_ERR_INVALID for an observer with ack_on_deliver or
+ * has_since (it must acknowledge nothing), CBX_ERR_NOMEM, or
+ * CBX_ERR_STOPPING after cbx_qmap_stop(). */
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always);
 
@@ -158,7 +169,8 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now_us);
  * (a placeholder is known: it has nothing to flush). */
 enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *count);
 
-/* Signals every waiter linked to queue name; CBX_ERR_NOT_FOUND for an
+/* Signals every waiter linked to queue name, observers excepted (a kick is
+ * for subscribers; an observer only watches); CBX_ERR_NOT_FOUND for an
  * unknown queue. *count gets how many were signalled. */
 enum cbx_err cbx_qmap_signal_queue(struct cbx_qmap *m, const char *name, unsigned flag, const char *reason,
                                    uint64_t *count);
@@ -172,7 +184,8 @@ void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);
 struct cbx_queue_info {
     char name[CBX_QNAME_MAX + 1];
     bool placeholder;        /* only subscribed to: not counted in max-queues */
-    uint64_t pending, stored, bytes, waiters;
+    uint64_t pending, stored, bytes;
+    uint64_t waiters;        /* linked subscribers, observers not counted */
     int64_t oldest_us;       /* CLOCK_REALTIME publish time of the oldest message, 0 if none */
     int64_t last_publish_us; /* CLOCK_REALTIME, 0 if never */
 };

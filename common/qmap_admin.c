@@ -22,8 +22,9 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
                     break;
                 cbx_queue_drop(m, q, CBX_DROP_EXPIRED);
             }
-            /* (a placeholder always has a waiter, so it is never freed here) */
-            if (q->count == 0 && q->n_waiters == 0 && now - q->active_us >= m->lim.retain_acked_us)
+            /* (a placeholder always has a waiter, so it is never freed here;
+             * nor is a queue an observer watches) */
+            if (q->count == 0 && q->waiters == NULL && now - q->active_us >= m->lim.retain_acked_us)
                 cbx_queue_free(m, q);
             q = next;
         }
@@ -71,8 +72,12 @@ enum cbx_err cbx_qmap_signal_queue(struct cbx_qmap *m, const char *name, unsigne
     if (q == NULL)
         rc = CBX_ERR_NOT_FOUND;
     else
-        for (struct cbx_waitlink *l = q->waiters; l != NULL; l = l->next, (*count)++)
+        for (struct cbx_waitlink *l = q->waiters; l != NULL; l = l->next) {
+            if (l->w->observer)
+                continue; /* it only watches: nothing to kick (qmap.h) */
             cbx_waiter_signal(l->w, flag, reason);
+            (*count)++;
+        }
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

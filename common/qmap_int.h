@@ -30,8 +30,8 @@ struct cbx_queue {
     enum cbx_drop_reason lost_reason;
     uint64_t purged_to; /* highest id dropped for any reason */
     enum cbx_drop_reason purged_reason;
-    struct cbx_waitlink *waiters;
-    size_t n_waiters;
+    struct cbx_waitlink *waiters; /* every linked waiter, observers too: NULL when nobody watches */
+    size_t n_waiters;   /* linked subscribers, observers not counted: what max-waiters-per-queue limits */
     int64_t active_us;  /* monotonic: last publish, subscribe or unsubscribe */
     int64_t last_publish_real_us;
     size_t batch_n;     /* during a publish: items of the batch for this queue */
@@ -50,7 +50,8 @@ struct cbx_qmap {
     bool stopping;
     struct cbx_qmap_limits lim;
     struct cbx_qmap_stats st; /* counters; gauges are filled in on read */
-    uint64_t stored, stored_bytes, pending, pending_bytes, waiters;
+    uint64_t stored, stored_bytes, pending, pending_bytes;
+    uint64_t waiters;     /* linked subscribers (observers not counted) */
 };
 
 /* Allocations made under the map lock; the test build can fail them. */

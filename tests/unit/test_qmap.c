@@ -494,6 +494,88 @@ static void test_subscriptions_do_not_use_up_max_queues(void)
     cbx_qmap_destroy(m);
 }
 
+/* An observer (an admin tail) takes no place: with max-waiters-per-queue 1
+ * a subscriber still gets in beside it; it is in no count (waiters,
+ * delivered, a queue's waiters), acknowledges nothing, is passed by a
+ * kick, keeps a placeholder alive, and still gets every message. */
+static void test_observer_is_not_counted(void)
+{
+    struct cbx_qmap_limits l = lim;
+    struct cbx_qmap *m;
+    struct cbx_qmap_stats st;
+    struct cbx_waiter obs, browser, second;
+    struct cbx_queue_info *rows;
+    struct cbx_msg *msgs[8];
+    unsigned flags;
+    size_t n;
+    uint64_t count, a, b;
+
+    l.max_waiters_per_queue = 1;
+    m = cbx_qmap_create(&l);
+    waiter_on(&obs, "room");
+    obs.observer = true;
+    obs.ack_on_deliver = true; /* refused: an observer acknowledges nothing */
+    CHECK_INT(cbx_qmap_subscribe(m, &obs, false, 0, 0, true), CBX_ERR_INVALID);
+    obs.ack_on_deliver = false;
+    CHECK_INT(cbx_qmap_subscribe(m, &obs, true, 5, 0, true), CBX_ERR_INVALID);
+    CHECK_INT(cbx_qmap_subscribe(m, &obs, false, 0, 0, true), CBX_OK);
+    CHECK(obs.linked);
+    /* alone on a queue nobody published to, it keeps the placeholder */
+    cbx_qmap_sweep(m, cbx_now_mono_us() + 10 * l.retain_acked_us);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.placeholders, 1);
+    CHECK_INT(st.waiters, 0);
+
+    /* the one place on the queue is still free for a subscriber (a stream) */
+    waiter_on(&browser, "room");
+    browser.ack_on_deliver = true;
+    CHECK_INT(cbx_qmap_subscribe(m, &browser, false, 0, 64, true), CBX_OK);
+    waiter_on(&second, "room"); /* and it is taken now */
+    CHECK_INT(cbx_qmap_subscribe(m, &second, false, 0, 64, true), CBX_ERR_BUSY);
+    cbx_qmap_unsubscribe(m, &second);
+    cbx_waiter_cleanup(&second);
+
+    a = pub1(m, "room", "one");
+    b = pub1(m, "room", "two");
+    n = cbx_waiter_take(&obs, msgs, 8, &flags);
+    CHECK_INT(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_INT(msgs[i]->id, i == 0 ? a : b);
+        cbx_msg_unref(msgs[i]);
+    }
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.waiters, 1);   /* the stream alone */
+    CHECK_INT(st.delivered, 2); /* to the stream; the observer's copies are not deliveries */
+    CHECK_INT(st.acked, 2);     /* by the stream */
+    CHECK_INT(cbx_qmap_list(m, "room", &rows, &n), CBX_OK);
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK_INT(rows[0].waiters, 1);
+    free(rows);
+
+    /* a kick reaches the stream, not the observer */
+    CHECK_INT(cbx_qmap_signal_queue(m, "room", CBX_W_KICK, "bye", &count), CBX_OK);
+    CHECK_INT(count, 1);
+    CHECK_INT(cbx_waiter_take(&obs, msgs, 8, &flags), 0);
+    CHECK_INT(flags, 0);
+    n = cbx_waiter_take(&browser, msgs, 8, &flags);
+    CHECK_INT(flags, CBX_W_KICK);
+    for (size_t i = 0; i < n; i++)
+        cbx_msg_unref(msgs[i]);
+    cbx_qmap_unsubscribe(m, &browser);
+    cbx_waiter_cleanup(&browser);
+
+    /* the observer alone acknowledges nothing: pending stays */
+    pub1(m, "room", "three");
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.pending_messages, 1);
+    CHECK_INT(st.delivered, 2);
+    CHECK_INT(st.waiters, 0);
+    cbx_qmap_unsubscribe(m, &obs);
+    cbx_waiter_cleanup(&obs);
+    cbx_qmap_destroy(m);
+}
+
 /* max-total-messages holds on its own, with max-total-bytes unlimited (0). */
 static void test_max_total_messages_without_a_byte_budget(void)
 {
@@ -638,6 +720,7 @@ int main(void)
     RUN(test_ids_consecutive_regardless_of_clock);
     RUN(test_since_above_newest_is_a_restart_gap);
     RUN(test_subscriptions_do_not_use_up_max_queues);
+    RUN(test_observer_is_not_counted);
     RUN(test_max_total_messages_without_a_byte_budget);
     RUN(test_stress);
     TEST_DONE();
