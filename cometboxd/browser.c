@@ -23,16 +23,18 @@
 static struct cbx_req done_marker; /* answered; nothing to do at completion */
 static struct cbx_req seen_marker; /* headers in, answered at the next call */
 
-/* Returns the value for Access-Control-Allow-Origin, or NULL; *refused
- * tells whether the request comes from another site's page that
- * cors-origins does not allow (logged once per origin, cors.c). */
-static const char *cors_origin(struct cbx_server *s, struct MHD_Connection *c, bool *refused)
+/* The value for Access-Control-Allow-Origin, or NULL. */
+static const char *cors_allowed(struct cbx_server *s, struct MHD_Connection *c)
 {
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    const char *allowed = cbx_cors_allowed(s->cfg.cors_origins, origin);
+    return cbx_cors_allowed(s->cfg.cors_origins, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+}
 
-    *refused = allowed == NULL && cbx_cors_refused(origin, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
-    return allowed;
+/* For a request whose origin is not allowed: whether it comes from another
+ * site's page (logged once per origin, cors.c). */
+static bool cross_site(struct MHD_Connection *c)
+{
+    return cbx_cors_refused(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
 }
 
 static enum MHD_Result answer_preflight(struct MHD_Connection *c, const char *origin)
@@ -252,13 +254,17 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     struct cbx_server *s = cls;
     enum MHD_Result ret;
     const char *origin;
-    bool refused;
 
     (void)version, (void)upload_data;
-    /* Answer on the second call, once the whole request is in: libmicrohttpd
-     * closes a connection whose answer was queued before that. */
+    /* Admit the connection as soon as the headers are in, so one that then
+     * sends a body slowly counts against max-connections(-per-ip); answer
+     * on the second call, once the whole request is in: libmicrohttpd
+     * closes a connection whose answer was queued before that (which a
+     * refusal wants). */
     if (*con_cls == NULL) {
-        cbx_conn_headers_in(c);
+        *con_cls = &done_marker;
+        if (!admit(s, c, cors_allowed(s, c), &ret))
+            return ret;
         *con_cls = &seen_marker;
         return MHD_YES;
     }
@@ -269,9 +275,8 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     *con_cls = &done_marker;
-    origin = cors_origin(s, c, &refused);
-    if (!admit(s, c, origin, &ret))
-        return ret;
+    cbx_conn_request_in(c);
+    origin = cors_allowed(s, c);
     if (strcmp(method, "OPTIONS") == 0)
         return answer_preflight(c, origin);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -279,7 +284,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         if (strncmp(url, routes[i].prefix, plen) == 0) {
             if (strcmp(method, "GET") != 0)
                 return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
-            if (refused) {
+            if (origin == NULL && cross_site(c)) {
                 /* The page could not read the answer, but a stream would
                  * acknowledge what it hands over: refuse before anything. */
                 cbx_refuse(s, CBX_REFUSE_SUBSCRIBE_AUTH);

@@ -82,7 +82,7 @@ struct cbx_conn *cbx_conn_of(struct MHD_Connection *c)
     return context_of(c);
 }
 
-void cbx_conn_headers_in(struct MHD_Connection *c)
+void cbx_conn_request_in(struct MHD_Connection *c)
 {
     struct cbx_conn *conn = context_of(c);
 

@@ -40,13 +40,13 @@ struct cbx_conn *cbx_conn_of(struct MHD_Connection *c);
  * about to wait, so a browser that goes away while held is noticed. */
 void cbx_conn_watch(struct cbx_server *s, struct cbx_conn *conn);
 
-/* The header clock. A connection must deliver a request's whole headers
- * within request-timeout of its start, and, kept alive, those of its next
+/* The request clock. A connection must deliver a whole request (headers
+ * and body) within request-timeout of its start, and, kept alive, its next
  * request within max(request-timeout, idle-timeout) of the previous
  * answer; else it is closed (libmicrohttpd's own timeout restarts at every
  * byte, so a client sending one byte a second would never be). */
-/* Called by a port's handler at its first call for a request: the headers are in. */
-void cbx_conn_headers_in(struct MHD_Connection *c);
+/* Called by a port's handler once the whole request is in. */
+void cbx_conn_request_in(struct MHD_Connection *c);
 /* Called when a request is complete: the clock runs for the next one. */
 void cbx_conn_request_done(struct cbx_server *s, struct MHD_Connection *c);
 /* Called by the reaper: closes (shutdown) every connection whose

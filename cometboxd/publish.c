@@ -137,7 +137,6 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         char why[256];
 
         atomic_fetch_add(&s->ctr.publish_requests, 1);
-        cbx_conn_headers_in(c);
         *con_cls = &done_marker;
         if (!cbx_http_args_known(c, no_args, why, sizeof why))
             return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", why);
@@ -182,6 +181,8 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
         *con_cls = p;
         return MHD_YES;
     }
+    if (*upload_data_size == 0)
+        cbx_conn_request_in(c); /* the whole request, body too, is in */
     if (p == (void *)&metrics_marker && *upload_data_size == 0) {
         struct cbx_buf b;
         enum MHD_Result ret = MHD_NO;

@@ -43,7 +43,7 @@ static const struct key keys[] = {
     { "admin-socket-mode", KT_MODE, OFF(admin_socket_mode), 0, 0, 0777, NULL, "0600",
       "permissions of the admin socket (octal)" },
     { "threads", KT_ENUM, OFF(threads), 0, 0, 0, threads_names, "pool",
-      "pool (epoll thread pool, suspended responses) or per-connection (a thread per connection)" },
+      "pool (pool-size threads, each with its own epoll loop; suspended responses) or per-connection (a thread per connection)" },
     { "pool-size", KT_INT, OFF(pool_size), 0, 0, 64, NULL, "0",
       "threads in pool mode; 0 = one per core" },
     { "thread-stack", KT_SIZE, OFF(thread_stack), 0, 32768, 64LL << 20, NULL, "64k",
@@ -101,8 +101,8 @@ static const struct key keys[] = {
     { "idle-timeout", KT_SECS, OFF(idle_timeout), 0, 1, 3600, NULL, "30",
       "a connection that sends or takes nothing this long (a slow or stuck client) is closed" },
     { "request-timeout", KT_SECS, OFF(request_timeout), 0, 1, 3600, NULL, "10",
-      "a connection must send a request's whole headers this soon after it opens (a kept-alive one: after "
-      "its last answer, or idle-timeout when longer), else it is closed" },
+      "a connection must send a whole request (headers and body) this soon after it opens (a kept-alive "
+      "one: after its last answer, or idle-timeout when longer), else it is closed" },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
       "error, warn, info or debug" },
     { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },

@@ -185,11 +185,17 @@ class SlowHeaders(DaemonTest):
     libmicrohttpd's idle timeout."""
     ARGS = ["--request-timeout", "2"]
 
-    def trickle(self, port, n, deadline_s):
-        """Opens n connections that send a never-ending request head a byte
-        every 0.25 s; returns how many the daemon closed within deadline_s."""
+    def trickle(self, port, n, deadline_s, head=None, body=False):
+        """Opens n connections that send a never-ending request head (or, with
+        body, head at once and then its body) a byte every 0.25 s; returns
+        how many the daemon closed within deadline_s."""
         socks = [socket.create_connection((self.d.bhost, port)) for _ in range(n)]
-        head = b"GET /poll/slow HTTP/1.1\r\nX-Slow: " + b"a" * 1000
+        if body:
+            for s in socks:
+                s.sendall(head)
+            head = b'{"queue":"slow","data":"' + b"a" * 1000
+        else:
+            head = b"GET /poll/slow HTTP/1.1\r\nX-Slow: " + b"a" * 1000
         open_ = set(range(n))
         start = time.monotonic()
         i = 0
@@ -221,6 +227,15 @@ class SlowHeaders(DaemonTest):
         st, _, body = self.d.request("publish", "GET", "/metrics")
         self.assertIn(b'cometbox_refused_total{reason="request-timeout"} 55', body)
 
+    def test_slow_request_bodies_are_closed(self):
+        heads = {self.d.bport: b"GET /poll/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
+                 self.d.pport: b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 100000\r\n\r\n"}
+        for port, head in heads.items():
+            self.assertEqual(self.trickle(port, 5, 8, head=head, body=True), 5, port)
+        # nothing of the cut-off publishes was queued
+        self.assertEqual(self.d.poll("slow", timeout=0)[2], b"[]\n")
+
     def test_held_and_kept_alive_connections_are_not_closed(self):
         # a request whose headers are in may be held longer than request-timeout
         id_ = None
@@ -250,7 +265,7 @@ class SlowHeaders(DaemonTest):
 
     def test_help_lists_request_timeout(self):
         p = subprocess.run([os.environ.get("COMETBOXD", ""), "--help"], capture_output=True, text=True, timeout=30)
-        self.assertRegex(p.stdout, r"\n  --request-timeout +a connection must send a request's whole headers .*\(default: 10\)\n")
+        self.assertRegex(p.stdout, r"\n  --request-timeout +a connection must send a whole request \(headers and body\) .*\(default: 10\)\n")
 
 
 def recv_answer(sock, deadline):
