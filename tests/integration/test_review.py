@@ -17,6 +17,18 @@ import unittest
 from cbx import COMETBOXCTL, Daemon, DaemonTest, reset_close
 
 
+def read_until(sock, done, timeout=10):
+    """Reads from sock until done(bytes so far) holds; fails on a close."""
+    sock.settimeout(timeout)
+    got = b""
+    while not done(got):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("closed after %r" % got[-300:])
+        got += chunk
+    return got
+
+
 class AnswerHeaders(DaemonTest):
     """Point 9: no cache keeps any answer; a JSON body ends with a newline."""
 
@@ -245,21 +257,12 @@ class SlowHeaders(DaemonTest):
             self.d.wait_held(1)
             time.sleep(3)  # past request-timeout (2 s) while held
             id_ = self.d.pub("held", "late")
-            s.settimeout(10)
-            data = b""
-            while not data.endswith(b"]\n"):
-                chunk = s.recv(65536)
-                self.assertTrue(chunk, data)
-                data += chunk
+            data = read_until(s, lambda got: got.endswith(b"]\n"))
             self.assertTrue(data.endswith(b'[{"id":%d,"queue":"held","data":"late"}]\n' % id_), data)
             # kept alive: the next request may come after request-timeout, within idle-timeout (30 s)
             time.sleep(3)
             s.sendall(b"GET /poll/held?timeout=0&since=%d HTTP/1.1\r\nHost: x\r\n\r\n" % id_)
-            data = b""
-            while not data.endswith(b"[]\n"):
-                chunk = s.recv(65536)
-                self.assertTrue(chunk, data)
-                data += chunk
+            read_until(s, lambda got: got.endswith(b"[]\n"))
         finally:
             s.close()
 
@@ -471,13 +474,8 @@ class HalfClosed(DaemonTest):
             self.d.wait_held(1, "stream")
             self.assertIsNotNone(self.d.wait_for(re.compile(r"client \d+: peer half-closed"), 5))
             id_ = self.d.pub("halfs", "streamed")
-            s.settimeout(10)
-            got = b""
             want = b'[{"id":%d,"queue":"halfs","data":"streamed"}]\n' % id_
-            while want not in got:
-                chunk = s.recv(65536)
-                self.assertTrue(chunk, got)
-                got += chunk
+            read_until(s, lambda got: want in got)
         finally:
             s.close()
 
