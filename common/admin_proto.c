@@ -2,6 +2,7 @@
  * Untrusted input on the daemon's side: every request line is bounded by the
  * caller (CBX_ADMIN_LINE_MAX) and checked member by member here. */
 #include "admin_proto.h"
+#include "pub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,12 @@ enum cbx_err cbx_admin_request_parse(const char *line, size_t len, struct cbx_ad
     snprintf(req->id, sizeof req->id, "null");
     if (len > CBX_ADMIN_LINE_MAX) {
         snprintf(err, errlen, "request line over %d bytes", CBX_ADMIN_LINE_MAX);
+        return CBX_ERR_INVALID;
+    }
+    /* a raw control character in a string or invalid UTF-8 is not JSON,
+     * though cJSON would take it, and would break a tail's output line */
+    if (cbx_json_text_check(line, len, err + 14, errlen > 14 ? errlen - 14 : 0) != CBX_OK) {
+        memcpy(err, "invalid JSON: ", errlen > 14 ? 14 : 0);
         return CBX_ERR_INVALID;
     }
     req->root = parse_value(line, len);

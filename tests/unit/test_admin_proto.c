@@ -52,6 +52,15 @@ static void test_request_refused(void)
     CHECK_STR(err, "invalid JSON: a request is one JSON object on one line");
     cbx_admin_request_free(&r);
 
+    /* a raw newline inside a string, and bytes that are not UTF-8 */
+    CHECK_INT(parse("{\"cmd\":\"publish\",\"args\":{\"queue\":\"q\",\"data\":\"a\nb\"}}", &r, err, sizeof err),
+              CBX_ERR_INVALID);
+    CHECK_STR(err, "invalid JSON: line 1, column 47: control character U+000A inside a string (write it as \\n)");
+    cbx_admin_request_free(&r);
+    CHECK_INT(parse("{\"cmd\":\"ping\",\"x\":\"\xff\"}", &r, err, sizeof err), CBX_ERR_INVALID);
+    CHECK_STR(err, "invalid JSON: line 1, column 20: invalid UTF-8");
+    cbx_admin_request_free(&r);
+
     CHECK_INT(parse("[1,2]", &r, err, sizeof err), CBX_ERR_INVALID);
     CHECK_STR(err, "a request must be a JSON object");
     cbx_admin_request_free(&r);
