@@ -16,7 +16,7 @@
 #include "limits.h"
 #include "../common/qmap.h"
 #include "limits.h"
-#include "server.h" /* struct cbx_server; cbx_reaper_is_wake until the reaper's wake-up connection goes */
+#include "server.h"
 
 /* The header clock: connections waiting for a request's headers, on two
  * lists, each in deadline order because each adds one fixed span to the

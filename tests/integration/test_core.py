@@ -581,9 +581,8 @@ class Lifecycle(unittest.TestCase):
             "gone2", re.compile(r"client \d+ \((long-poll|stream|sse), [^)]*\) closed: "), False)
 
     def test_browser_connection_gauge_stays_exact_over_reaper_ticks(self):
-        # in pool mode the reaper connects to the browser port at each tick
-        # (docs/THREADS.md, "A stalled epoll loop"); those connections are
-        # not browsers and must neither show nor drift the gauge
+        # the gauge counts browsers only, and stays exact over the reaper's
+        # ticks (it once connected to the browser port itself at each tick)
         d = Daemon()
         try:
             sock = socket.create_connection((d.bhost, d.bport))
