@@ -48,12 +48,6 @@ enum cbx_err cbx_admin_request_parse(const char *line, size_t len, struct cbx_ad
         snprintf(err, errlen, "request line over %d bytes", CBX_ADMIN_LINE_MAX);
         return CBX_ERR_INVALID;
     }
-    /* a raw control character in a string or invalid UTF-8 is not JSON,
-     * though cJSON would take it, and would break a tail's output line */
-    if (cbx_json_text_check(line, len, err + 14, errlen > 14 ? errlen - 14 : 0) != CBX_OK) {
-        memcpy(err, "invalid JSON: ", errlen > 14 ? 14 : 0);
-        return CBX_ERR_INVALID;
-    }
     req->root = parse_value(line, len);
     if (req->root == NULL) {
         snprintf(err, errlen, "invalid JSON: a request is one JSON object on one line");
@@ -88,6 +82,12 @@ enum cbx_err cbx_admin_request_parse(const char *line, size_t len, struct cbx_ad
                      CBX_ADMIN_ID_MAX);
             return CBX_ERR_INVALID;
         }
+    }
+    /* a raw control character in a string or invalid UTF-8 is not JSON,
+     * though cJSON takes it (checked once the id is known, for the reply), and would break a tail's output line */
+    if (cbx_json_text_check(line, len, err + 14, errlen > 14 ? errlen - 14 : 0) != CBX_OK) {
+        memcpy(err, "invalid JSON: ", errlen > 14 ? 14 : 0);
+        return CBX_ERR_INVALID;
     }
     version = cJSON_GetObjectItemCaseSensitive(req->root, "version");
     if (version != NULL && !(cJSON_IsNumber(version) && version->valuedouble == CBX_ADMIN_PROTOCOL)) {
