@@ -293,6 +293,21 @@ class DaemonTest(unittest.TestCase):
             self.assertNotIn(bad, log)
 
 
+def read_all(sock, timeout=10):
+    """Reads until the peer closes (or resets) or timeout; returns the bytes."""
+    sock.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return out
+
+
 def reset_close(sock):
     """Closes sock with a reset (SO_LINGER 0), as a browser whose tab was
     killed or a proxy that aborts does, rather than with a FIN."""

@@ -2,6 +2,7 @@
 (issue 16) that live in cometboxd/: headers and newlines, query parameters,
 wrong-port hints, shutdown, slow headers, an idle daemon's wake-ups,
 half-closed clients. Run in both threads modes by CTest."""
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import threading
 import time
 import unittest
 
-from cbx import COMETBOXCTL, Daemon, DaemonTest, reset_close
+from cbx import COMETBOXCTL, Daemon, DaemonTest, read_all, reset_close
 
 
 def read_until(sock, done, timeout=10):
@@ -294,11 +295,24 @@ class PoolBursts(unittest.TestCase):
     wake-up write per request."""
     N = 300
 
-    def test_burst_of_300_on_one_thread_is_served_at_once(self):
-        d = Daemon("--threads", "pool", "--pool-size", "1")
+    @contextlib.contextmanager
+    def connections(self, pool_size):
+        """A pool-mode daemon and N connections to its browser port; both
+        closed at the end, the daemon stopped cleanly."""
+        d = Daemon("--threads", "pool", "--pool-size", str(pool_size))
         socks = []
         try:
             socks = [socket.create_connection((d.bhost, d.bport)) for _ in range(self.N)]
+            yield d, socks
+        finally:
+            for s in socks:
+                s.close()
+            rc, _ = d.stop()
+            d.cleanup()
+            self.assertEqual(rc, 0)
+
+    def test_burst_of_300_on_one_thread_is_served_at_once(self):
+        with self.connections(1) as (d, socks):
             since = 0
             for round_ in range(3):
                 for s in socks:
@@ -311,18 +325,9 @@ class PoolBursts(unittest.TestCase):
                 for s in socks:
                     self.assertEqual(json.loads(recv_answer(s, deadline)),
                                      [{"id": since, "queue": "burst", "data": "round %d" % round_}])
-        finally:
-            for s in socks:
-                s.close()
-            rc, _ = d.stop()
-            d.cleanup()
-            self.assertEqual(rc, 0)
 
     def test_fan_out_resumes_without_a_write_per_request(self):
-        d = Daemon("--threads", "pool", "--pool-size", "2")
-        socks = []
-        try:
-            socks = [socket.create_connection((d.bhost, d.bport)) for _ in range(self.N)]
+        with self.connections(2) as (d, socks):
             for s in socks:
                 s.sendall(b"GET /poll/fan?timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n")
             d.wait_held(self.N, timeout=20)
@@ -338,12 +343,6 @@ class PoolBursts(unittest.TestCase):
             writes = [l for l in out.splitlines() if "write(" in l and "\\1\\0\\0\\0\\0\\0\\0\\0" in l]
             # one eventfd write per pool thread for the whole fan-out, not one per request
             self.assertIn(len(writes), (1, 2), out[-3000:])
-        finally:
-            for s in socks:
-                s.close()
-            rc, _ = d.stop()
-            d.cleanup()
-            self.assertEqual(rc, 0)
 
 
 FREEZER = "/sys/fs/cgroup/freezer"
@@ -426,21 +425,6 @@ class Hangup(DaemonTest):
                                                         r"ignored"), 10))
         self.assertIsNone(self.d.proc.poll())
         self.assertGreater(self.d.pub("hup", "alive"), 0)
-
-
-def read_all(sock, timeout=10):
-    """Reads until the peer closes or timeout; returns the bytes."""
-    sock.settimeout(timeout)
-    out = b""
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return out
 
 
 class HalfClosed(DaemonTest):

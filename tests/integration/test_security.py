@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from cbx import COMETBOXD, Daemon, DaemonTest, msg
+from cbx import COMETBOXD, Daemon, DaemonTest, msg, read_all
 
 SECRET = "0123456789abcdef-test-secret"
 
@@ -221,15 +221,8 @@ class HostileHttp(DaemonTest):
         host, p = (self.d.bhost, self.d.bport) if port == "browser" else (self.d.phost, self.d.pport)
         s = socket.create_connection((host, p), timeout=5)
         s.sendall(data)
-        out = b""
-        try:
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                out += d
-        except (socket.timeout, ConnectionResetError):
-            pass  # a server that answers before reading everything resets the rest
+        # a server that answers before reading everything resets the rest
+        out = read_all(s, 5)
         s.close()
         return out
 
