@@ -29,6 +29,7 @@ struct key {
 static const char *const threads_names[] = { "pool", "per-connection", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const auth_names[] = { "none", "token", NULL };
+static const char *const sync_names[] = { "always", "batch", "none", NULL };
 
 #define OFF(f) offsetof(struct cbx_config, f)
 #define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
@@ -103,6 +104,13 @@ static const struct key keys[] = {
     { "request-timeout", KT_SECS, OFF(request_timeout), 0, 1, 3600, NULL, "10",
       "a connection must send a whole request (headers and body) this soon after it opens (a kept-alive "
       "one: after its last answer, or idle-timeout when longer), else it is closed" },
+    { "state-dir", KT_STR, STR(state_dir), 0, 0, NULL, "",
+      "directory of the journal and snapshot; empty = messages live in memory only and die with the process" },
+    { "journal-sync", KT_ENUM, OFF(journal_sync), 0, 0, 0, sync_names, "batch",
+      "always (fdatasync each publish before answering), batch (publishes arriving together share one "
+      "fdatasync before answering) or none (written before answering, synced by the kernel)" },
+    { "journal-compact-size", KT_SIZE, OFF(journal_compact_size), 0, 4096, 1LL << 40, NULL, "64m",
+      "the journal is compacted into a snapshot once it is this big and twice the bytes stored" },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
       "error, warn, info or debug" },
     { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },

@@ -12,6 +12,7 @@
 
 enum cbx_threads_mode { CBX_THREADS_POOL, CBX_THREADS_PER_CONNECTION };
 enum cbx_subscribe_auth { CBX_AUTH_NONE, CBX_AUTH_TOKEN };
+enum cbx_journal_sync { CBX_SYNC_ALWAYS, CBX_SYNC_BATCH, CBX_SYNC_NONE };
 
 struct cbx_config {
     char listen[256];
@@ -48,6 +49,9 @@ struct cbx_config {
     long max_total_messages;
     long idle_timeout;
     long request_timeout;
+    char state_dir[256];       /* "" = memory only */
+    int journal_sync;          /* enum cbx_journal_sync */
+    size_t journal_compact_size;
     int log_level;             /* enum cbx_log_level */
     bool demo;
 };

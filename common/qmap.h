@@ -180,6 +180,10 @@ void cbx_qmap_stop(struct cbx_qmap *m);
 
 void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);
 
+/* Replaces the limits (a config reload). They apply from the next publish,
+ * subscribe or sweep on; nothing stored is dropped or refused now. */
+void cbx_qmap_set_limits(struct cbx_qmap *m, const struct cbx_qmap_limits *lim);
+
 /* One row per queue for the admin `queues` command. */
 struct cbx_queue_info {
     char name[CBX_QNAME_MAX + 1];

@@ -89,6 +89,13 @@ void cbx_qmap_stop(struct cbx_qmap *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+void cbx_qmap_set_limits(struct cbx_qmap *m, const struct cbx_qmap_limits *lim)
+{
+    pthread_mutex_lock(&m->mu);
+    m->lim = *lim;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out)
 {
     pthread_mutex_lock(&m->mu);
