@@ -104,8 +104,7 @@ enum cbx_err cbx_qmap_restore_msg(struct cbx_qmap *m, const char *name, size_t l
         msg = NULL;
         if (q->count == 1 || q->last_publish_real_us < cbx_queue_entry(q, q->count - 1)->m->published_us)
             q->last_publish_real_us = cbx_queue_entry(q, q->count - 1)->m->published_us;
-        q->active_us = cbx_now_mono_us();
-        m->st.published++;
+        q->active_us = cbx_now_mono_us(); /* not counted as published: it was, in its own run */
     }
     if (q != NULL && q->count > 0 && cbx_queue_entry(q, q->count - 1)->m->id > m->last_id)
         m->last_id = m->visible_id = cbx_queue_entry(q, q->count - 1)->m->id;
