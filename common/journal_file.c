@@ -52,6 +52,8 @@ void cbx_j_seal(char *data, size_t len)
         uint64_t check;
         memcpy(&n, data + off, 4);
         memcpy(&type, data + off + 4, 4);
+        if (n > len - off - CBX_REC_HDR)
+            return; /* not a whole record (only a fuzzer hands us that) */
         check = rec_check(type, data + off + CBX_REC_HDR, n);
         memcpy(data + off + 8, &check, 8);
         off += CBX_REC_HDR + n;

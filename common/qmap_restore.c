@@ -75,6 +75,14 @@ enum cbx_err cbx_qmap_snapshot(struct cbx_qmap *m, struct cbx_qsnap *out, void (
     return CBX_OK;
 }
 
+/* An age from a file, in [0, about 30 years]: whatever the file says, the
+ * clock arithmetic cannot overflow. */
+#define AGE_MAX ((int64_t)1000000 * 86400 * 365 * 30)
+static int64_t clamp_age(int64_t age)
+{
+    return age < 0 ? 0 : age > AGE_MAX ? AGE_MAX : age;
+}
+
 void cbx_qmap_restore_ids(struct cbx_qmap *m, uint64_t first_id, uint64_t last_id)
 {
     pthread_mutex_lock(&m->mu);
@@ -99,8 +107,8 @@ enum cbx_err cbx_qmap_restore_msg(struct cbx_qmap *m, const char *name, size_t l
         rc = CBX_OK; /* it has it, or dropped it already */
     } else {
         /* its age by the wall clock, the only clock two runs share (docs/DURABILITY.md) */
-        age = cbx_now_real_us() - msg->published_us;
-        cbx_queue_push(m, q, msg, cbx_now_mono_us() - (age > 0 ? age : 0));
+        age = clamp_age(msg->published_us >= 0 ? cbx_now_real_us() - msg->published_us : AGE_MAX);
+        cbx_queue_push(m, q, msg, cbx_now_mono_us() - age);
         msg = NULL;
         if (q->count == 1 || q->last_publish_real_us < cbx_queue_entry(q, q->count - 1)->m->published_us)
             q->last_publish_real_us = cbx_queue_entry(q, q->count - 1)->m->published_us;
@@ -160,6 +168,6 @@ void cbx_qmap_restore_ack(struct cbx_qmap *m, const char *name, size_t len, uint
     pthread_mutex_lock(&m->mu);
     q = cbx_queue_get(m, name, len, false);
     if (q != NULL && !q->placeholder)
-        cbx_queue_ack(m, q, upto, cbx_now_mono_us() - age_us);
+        cbx_queue_ack(m, q, upto, cbx_now_mono_us() - clamp_age(age_us));
     pthread_mutex_unlock(&m->mu);
 }
