@@ -516,6 +516,13 @@ enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap 
         journal_free(j);
         return rc;
     }
+    /* Ids go on above the journal's, and above the clock too: a tail lost
+     * with `journal-sync = none` (or a damaged disk) may have held ids that
+     * browsers saw; the clock in microseconds is above them unless more
+     * ids than microseconds were handed out (docs/DURABILITY.md). */
+    cbx_qmap_stats(m, &qs);
+    if ((uint64_t)cbx_now_real_us() - 1 > qs.last_id)
+        cbx_qmap_restore_ids(m, qs.first_id, (uint64_t)cbx_now_real_us() - 1);
     /* a fresh start: everything replayed goes into one snapshot, and the
      * journal begins again next to it */
     j->gen++;
