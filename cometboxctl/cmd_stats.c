@@ -1,4 +1,5 @@
 /* cmd_stats.c - `cometboxctl stats`: the daemon at a glance. */
+#include <string.h>
 #include "ctl.h"
 
 static void counter_row(struct ctl_table *t, const cJSON *counters, const cJSON *rates, const char *key,
@@ -28,6 +29,26 @@ static void print_refused(const cJSON *refused)
     printf("%s\n", any ? "" : " 0");
 }
 
+/* "journal  off", or its state, sync mode and files (docs/ADMIN.md) */
+static void print_journal(const cJSON *j)
+{
+    char jb[32], sb[32];
+    const char *state = ctl_str(j, "state");
+
+    if (j == NULL || strcmp(state, "off") == 0) {
+        printf("journal      off (no state-dir: messages live in memory only)\n");
+        return;
+    }
+    ctl_fmt_size(jb, sizeof jb, ctl_num(j, "bytes"));
+    ctl_fmt_size(sb, sizeof sb, ctl_num(j, "snapshot_bytes"));
+    if (strcmp(state, "failing") == 0)
+        printf("journal      FAILING: %s (%.0f publishes refused; writing is retried)\n", ctl_str(j, "error"),
+               ctl_num(j, "refused_publishes"));
+    else
+        printf("journal      ok, sync %s, journal.%.0f %s, snapshot %s, %.0f compactions\n", ctl_str(j, "sync"),
+               ctl_num(j, "generation"), jb, sb, ctl_num(j, "compactions"));
+}
+
 static void print_stats(const cJSON *r)
 {
     const cJSON *conn = ctl_get(r, "connections"), *held = ctl_get(r, "held");
@@ -49,6 +70,7 @@ static void print_stats(const cJSON *r)
     printf("queues       %.0f\n", ctl_num(r, "queues"));
     printf("pending      %.0f messages, %s\n", ctl_num(r, "pending_messages"), pb);
     printf("stored       %.0f messages, %s\n", ctl_num(r, "stored_messages"), sb);
+    print_journal(ctl_get(r, "journal"));
     printf("\n");
     ctl_fmt_duration(window, sizeof window, ctl_num(rates, "window_us"));
     snprintf(rate_head, sizeof rate_head, "per second (last %s)", window);

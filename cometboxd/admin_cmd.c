@@ -20,6 +20,7 @@
 #include "admin_tail.h"
 #include "limits.h"
 #include "hold.h"
+#include "publish.h"
 #include "server.h"
 #include "stats.h"
 #include "transport.h"
@@ -168,6 +169,34 @@ static enum cbx_err cmd_ping(struct cbx_admin *a, struct cbx_admin_client *c, co
     return ok ? CBX_OK : nomem(err, errlen);
 }
 
+/* stats' "journal" object (docs/ADMIN.md) */
+static void add_journal(cJSON *res, const struct cbx_stats *st, bool *ok)
+{
+    const struct cbx_journal_stats *j = &st->j;
+    cJSON *o = jobj(res, "journal", ok);
+
+    if (o == NULL)
+        return;
+    jstr(o, "state", !st->journal_on ? "off" : j->failing ? "failing" : "ok", ok);
+    if (!st->journal_on)
+        return;
+    if (j->failing)
+        jstr(o, "error", j->error, ok);
+    else if (cJSON_AddNullToObject(o, "error") == NULL)
+        *ok = false;
+    jstr(o, "sync", cbx_journal_sync_name(j->sync), ok);
+    jnum(o, "generation", (double)j->generation, ok);
+    jnum(o, "bytes", (double)j->bytes, ok);
+    jnum(o, "snapshot_bytes", (double)j->snapshot_bytes, ok);
+    jnum(o, "writes", (double)j->writes, ok);
+    jnum(o, "syncs", (double)j->syncs, ok);
+    jnum(o, "write_errors", (double)j->write_errors, ok);
+    jnum(o, "refused_publishes", (double)j->refused_publishes, ok);
+    jnum(o, "compactions", (double)j->compactions, ok);
+    jnum(o, "replayed_records", (double)j->replayed_records, ok);
+    jnum(o, "dropped_bytes", (double)j->dropped_bytes, ok);
+}
+
 static enum cbx_err cmd_stats(struct cbx_admin *a, struct cbx_admin_client *c, const struct cbx_admin_request *r, cJSON *res,
                               char *err, size_t errlen)
 {
@@ -232,6 +261,7 @@ static enum cbx_err cmd_stats(struct cbx_admin *a, struct cbx_admin_client *c, c
     jnum(o, "rejected_connections", per_second(now.rejected, old->rejected, secs), &ok);
     jnum(res, "first_id", (double)st.q.first_id, &ok);
     jnum(res, "last_id", (double)st.q.last_id, &ok);
+    add_journal(res, &st, &ok);
     return ok ? CBX_OK : nomem(err, errlen);
 }
 
@@ -464,8 +494,10 @@ static enum cbx_err cmd_publish(struct cbx_admin *a, struct cbx_admin_client *c,
     }
     if (rc != CBX_OK)
         goto out;
-    rc = cbx_qmap_publish(a->s->qmap, &batch, &id);
-    if (rc == CBX_ERR_FULL)
+    rc = cbx_publish_batch(a->s, &batch, &id); /* the admin thread waits for the journal */
+    if (rc == CBX_ERR_IO)
+        snprintf(err, errlen, "the journal cannot be written; nothing was queued (see stats)");
+    else if (rc == CBX_ERR_FULL)
         snprintf(err, errlen, "too many queues (max-queues)");
     else if (rc == CBX_ERR_BUDGET)
         snprintf(err, errlen, "the memory budget for messages is full (max-total-bytes, max-total-messages)");

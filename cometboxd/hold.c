@@ -33,22 +33,16 @@ static void wake_thread(struct cbx_waiter *w)
 static void park(struct cbx_hold *h)
 {
     h->parked = true;
-    atomic_fetch_add(&h->srv->parked, 1);
+    cbx_park(h->srv);
 }
 
 /* Called by the connection's own thread once it runs again after a wait. */
 static void unpark(struct cbx_hold *h)
 {
-    struct cbx_server *s = h->srv;
-
     if (!h->parked)
         return;
     h->parked = false;
-    if (atomic_fetch_sub(&s->parked, 1) == 1) {
-        pthread_mutex_lock(&s->park_mu);
-        pthread_cond_broadcast(&s->park_zero);
-        pthread_mutex_unlock(&s->park_mu);
-    }
+    cbx_unpark(h->srv);
 }
 
 /* Waits for something to do. Returns true when the connection was
@@ -404,6 +398,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
         h->w.wake = wake_pool;
         h->home = cbx_pool_current(); /* a connection stays on its pool thread */
         h->wake.conn = c;
+        h->wake.slot = 0; /* the browser port's daemon (serve.c) */
         h->share = cbx_share_mine();
     } else {
         h->w.wake = wake_thread;

@@ -29,6 +29,11 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
 void cbx_hold_signal_all(struct cbx_server *s, unsigned flag);
 /* Waits until no request is held or the deadline (monotonic µs) passes. */
 bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us);
+/* Counts a request parked until a wake-up (cbx_server.parked), and uncounts
+ * it; the last one out wakes cbx_hold_wait_unparked(). */
+void cbx_park(struct cbx_server *s);
+void cbx_unpark(struct cbx_server *s);
+
 /* Waits until no held request is parked (see cbx_server.parked), with no
  * deadline; logs every few seconds while some are. Call after
  * cbx_hold_signal_all(s, CBX_W_STOP), which wakes every one. */

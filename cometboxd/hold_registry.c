@@ -137,6 +137,20 @@ bool cbx_hold_wait_empty(struct cbx_server *s, int64_t deadline_us)
     return empty;
 }
 
+void cbx_park(struct cbx_server *s)
+{
+    atomic_fetch_add(&s->parked, 1);
+}
+
+void cbx_unpark(struct cbx_server *s)
+{
+    if (atomic_fetch_sub(&s->parked, 1) == 1) {
+        pthread_mutex_lock(&s->park_mu);
+        pthread_cond_broadcast(&s->park_zero);
+        pthread_mutex_unlock(&s->park_mu);
+    }
+}
+
 void cbx_hold_wait_unparked(struct cbx_server *s)
 {
     int64_t next_note = cbx_now_mono_us() + 2000000;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../common/journal.h"
 #include "../common/log.h"
 #include "../common/token.h"
 #include "admin.h"
@@ -17,6 +18,7 @@
 #include "hold.h"
 #include "limits.h"
 #include "listen.h"
+#include "pool.h"
 #include "publish.h"
 #include "reaper.h"
 #include "serve.h"
@@ -193,6 +195,12 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
 
     s->qmap = cbx_qmap_create(&lim);
     s->ips = cbx_ips_create();
+    if (s->qmap != NULL && s->cfg.state_dir[0] != '\0') {
+        struct cbx_journal_opts jo = { s->cfg.state_dir, (enum cbx_journal_sync)s->cfg.journal_sync,
+                                       s->cfg.journal_compact_size, cbx_pool_defer_begin, cbx_pool_defer_end };
+        if (cbx_journal_open(&jo, s->qmap, &s->journal, err, errlen) != CBX_OK)
+            return -1;
+    }
     s->reg_nbuckets = 1024;
     s->reg_buckets = calloc(s->reg_nbuckets, sizeof *s->reg_buckets);
     if (s->qmap == NULL || s->ips == NULL || s->reg_buckets == NULL) {
@@ -249,6 +257,7 @@ static void stop(struct cbx_server *s, const char *sig)
     }
     cbx_serve_stop(s); /* nothing is parked now: libmicrohttpd may stop */
     cbx_reaper_stop(s);
+    cbx_journal_close(s->journal); /* after the last acknowledgement a held request made */
     cbx_qmap_destroy(s->qmap);
     cbx_ips_destroy(s->ips);
     free(s->reg_buckets);

@@ -53,6 +53,17 @@ enum cbx_err cbx_metrics_format(struct cbx_server *s, struct cbx_buf *b)
     metric(b, "browser_connections", "gauge", "Open connections on the browser port.", st.browser_connections);
     metric(b, "publish_connections", "gauge", "Open connections on the publish port.", st.publish_connections);
     metric(b, "admin_clients", "gauge", "Open connections on the admin socket.", st.admin_clients);
+    if (st.journal_on) {
+        metric(b, "journal_up", "gauge", "1 while the journal writes, 0 while its writes fail (publishes get 503).",
+               st.j.failing ? 0 : 1);
+        metric(b, "journal_bytes", "gauge", "Size of the journal file written now.", st.j.bytes);
+        metric(b, "journal_syncs_total", "counter", "fdatasync calls on the journal.", st.j.syncs);
+        metric(b, "journal_write_errors_total", "counter", "Journal writes or syncs that failed.", st.j.write_errors);
+        metric(b, "journal_refused_publishes_total", "counter", "Publishes refused because the journal failed.",
+               st.j.refused_publishes);
+        metric(b, "journal_compactions_total", "counter", "Snapshots written to compact the journal.",
+               st.j.compactions);
+    }
     cbx_buf_adds(b, "# HELP cometbox_held_requests Requests held open, by transport.\n"
                      "# TYPE cometbox_held_requests gauge\n");
     for (int t = 0; t < CBX_T_COUNT; t++)

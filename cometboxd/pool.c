@@ -108,10 +108,10 @@ void cbx_pool_forget(struct cbx_pool_thread *t, struct cbx_wake *w)
     pthread_mutex_unlock(&t->mu);
 }
 
-/* Resumes what other threads queued; returns true when any was, and in
- * *quit whether the thread is to end. The eventfd was read before, so a
+/* Resumes what other threads queued, marking their daemons due; *quit
+ * gets whether the thread is to end. The eventfd was read before, so a
  * wake-up queued after this takes the queue writes it again. */
-static bool resume_queued(struct cbx_pool_thread *t, bool *quit)
+static void resume_queued(struct cbx_pool_thread *t, bool *due, bool *quit)
 {
     struct cbx_wake *list;
 
@@ -126,9 +126,9 @@ static bool resume_queued(struct cbx_pool_thread *t, bool *quit)
     /* still suspended, so nothing frees them; MHD_run() resumes them */
     for (struct cbx_wake *w = list, *next; w != NULL; w = next) {
         next = w->next;
+        due[w->slot] = true;
         MHD_resume_connection(w->conn);
     }
-    return list != NULL;
 }
 
 /* The shortest wait any daemon allows, in ms, or -1. */
@@ -155,8 +155,7 @@ static void *thread_main(void *arg)
     for (;;) {
         int n;
 
-        if (resume_queued(t, &quit))
-            due[0] = true; /* held requests are the browser daemon's (slot 0) */
+        resume_queued(t, due, &quit);
         for (int k = 0; k < CBX_POOL_DAEMONS; k++) {
             if (due[k] && t->d[k] != NULL)
                 MHD_run(t->d[k]);

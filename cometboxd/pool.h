@@ -16,6 +16,7 @@ struct cbx_pool_thread;
 /* A suspended connection to resume, embedded in what suspended it. */
 struct cbx_wake {
     struct MHD_Connection *conn; /* set before the first cbx_pool_wake(), then read-only */
+    unsigned slot;               /* the daemon it belongs to (cbx_pool_add_daemon()'s k); likewise */
     struct cbx_wake *next;       /* guarded by the thread's lock */
     bool queued;                 /* guarded by the thread's lock */
 };

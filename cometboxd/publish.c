@@ -9,11 +9,13 @@
 #include <strings.h>
 
 #include "../common/buf.h"
+#include "../common/journal.h"
 #include "../common/log.h"
 #include "../common/pub.h"
 #include "../common/qmap.h"
 #include "../common/token.h"
 #include "conn.h"
+#include "hold.h"
 #include "http.h"
 #include "limits.h"
 #include "metrics.h"
@@ -27,6 +29,14 @@ struct publish_ctx {
     enum body_type type;
     bool too_large;
     struct cbx_buf body;
+    /* pool mode with a journal: suspended until its batch is written */
+    struct cbx_server *srv;
+    bool waiting;
+    struct cbx_journal_ticket ticket;
+    struct cbx_wake wake;
+    struct cbx_pool_thread *home;
+    uint64_t *ids;         /* owned while waiting */
+    size_t n;
 };
 
 static struct cbx_req done_marker;    /* answered (or refused): the rest of a body is dropped */
@@ -39,6 +49,7 @@ static void publish_completed(struct cbx_req *r, bool clean)
 
     (void)clean;
     cbx_buf_free(&p->body);
+    free(p->ids);
     free(p);
 }
 
@@ -67,11 +78,70 @@ static enum MHD_Result fail(struct cbx_server *s, struct MHD_Connection *c, enum
     return cbx_http_error(c, status, code, detail);
 }
 
+/* The journal wrote (or could not write) a suspended publish's batch:
+ * its pool thread resumes it. Writer thread, journal lock held. */
+static void journal_written(struct cbx_journal_ticket *t)
+{
+    struct publish_ctx *p = (struct publish_ctx *)((char *)t - offsetof(struct publish_ctx, ticket));
+
+    cbx_pool_wake(p->home, &p->wake);
+}
+
+enum cbx_err cbx_publish_batch(struct cbx_server *s, const struct cbx_pub_batch *b, uint64_t *ids)
+{
+    struct cbx_journal_ticket t = { 0 };
+    enum cbx_err rc;
+
+    cbx_pool_defer_begin(); /* one wake-up write per pool thread for the whole batch */
+    rc = cbx_qmap_publish(s->qmap, b, ids, &t);
+    cbx_pool_defer_end();
+    if (rc == CBX_OK && s->journal != NULL) {
+        cbx_journal_wait(s->journal, &t);
+        rc = t.rc;
+    }
+    return rc;
+}
+
+/* The answer to a publish: its ids, or why it was refused. */
+static enum MHD_Result answer_ids(struct cbx_server *s, struct MHD_Connection *c, enum cbx_err rc,
+                                  const uint64_t *ids, size_t n)
+{
+    struct cbx_buf out;
+    enum MHD_Result ret;
+    char detail[256];
+
+    if (rc == CBX_ERR_IO) {
+        struct cbx_journal_stats js;
+        cbx_journal_stats(s->journal, &js);
+        snprintf(detail, sizeof detail, "the journal cannot be written (%s); nothing was queued",
+                 js.error[0] ? js.error : "write error");
+        return fail(s, c, CBX_REFUSE_JOURNAL, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", detail);
+    }
+    if (rc != CBX_OK)
+        return fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : rc == CBX_ERR_STOPPING ? CBX_REFUSE_STOPPING : CBX_REFUSE_MEMORY,
+                    MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                    rc == CBX_ERR_FULL ? "too many queues (max-queues)"
+                    : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes, max-total-messages)"
+                    : rc == CBX_ERR_STOPPING ? "the server is stopping"
+                    : cbx_strerror(rc));
+    cbx_buf_init(&out);
+    cbx_buf_reserve(&out, 16 + n * 18);
+    cbx_buf_adds(&out, "{\"ids\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            cbx_buf_add(&out, ",", 1);
+        cbx_buf_add_u64(&out, ids[i]);
+    }
+    cbx_buf_adds(&out, "]}\n");
+    ret = out.ok ? cbx_http_json(c, MHD_HTTP_OK, out.s, out.len) : MHD_NO;
+    cbx_buf_free(&out);
+    return ret;
+}
+
 static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c, struct publish_ctx *p)
 {
     struct cbx_pub_limits lim = { s->cfg.max_message_bytes };
     struct cbx_pub_batch batch = { 0 };
-    struct cbx_buf out;
     char detail[512];
     uint64_t *ids = NULL;
     enum cbx_err rc;
@@ -94,30 +164,27 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
         return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", detail);
 
     ids = malloc(batch.n * sizeof *ids);
-    cbx_pool_defer_begin(); /* one wake-up write per pool thread for the whole batch */
-    rc = ids ? cbx_qmap_publish(s->qmap, &batch, ids) : CBX_ERR_NOMEM;
-    cbx_pool_defer_end();
-    if (rc != CBX_OK) {
-        ret = fail(s, c, rc == CBX_ERR_FULL ? CBX_REFUSE_QUEUES : rc == CBX_ERR_STOPPING ? CBX_REFUSE_STOPPING : CBX_REFUSE_MEMORY,
-                   MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                   rc == CBX_ERR_FULL ? "too many queues (max-queues)"
-                   : rc == CBX_ERR_BUDGET ? "the memory budget for messages is full (max-total-bytes, max-total-messages)"
-                   : rc == CBX_ERR_STOPPING ? "the server is stopping"
-                   : cbx_strerror(rc));
-        goto out;
+    if (ids != NULL && s->journal != NULL && s->cfg.threads == CBX_THREADS_POOL) {
+        /* answered when the journal has written it: suspended till then */
+        p->srv = s;
+        p->ticket.notify = journal_written;
+        p->wake.conn = c;
+        p->wake.slot = 1; /* the publish port's daemon (serve.c) */
+        p->home = cbx_pool_current();
+        rc = cbx_qmap_publish(s->qmap, &batch, ids, &p->ticket);
+        if (rc == CBX_OK) {
+            p->ids = ids;
+            p->n = batch.n;
+            p->waiting = true;
+            cbx_park(s);
+            MHD_suspend_connection(c);
+            cbx_pub_batch_free(&batch);
+            return MHD_YES;
+        }
+    } else {
+        rc = ids ? cbx_publish_batch(s, &batch, ids) : CBX_ERR_NOMEM;
     }
-    cbx_buf_init(&out);
-    cbx_buf_reserve(&out, 16 + batch.n * 18);
-    cbx_buf_adds(&out, "{\"ids\":[");
-    for (size_t i = 0; i < batch.n; i++) {
-        if (i > 0)
-            cbx_buf_add(&out, ",", 1);
-        cbx_buf_add_u64(&out, ids[i]);
-    }
-    cbx_buf_adds(&out, "]}\n");
-    ret = out.ok ? cbx_http_json(c, MHD_HTTP_OK, out.s, out.len) : MHD_NO;
-    cbx_buf_free(&out);
-out:
+    ret = answer_ids(s, c, rc, ids, batch.n);
     free(ids);
     cbx_pub_batch_free(&batch);
     return ret;
@@ -197,6 +264,11 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
     if (p == (void *)&healthz_marker && *upload_data_size == 0) {
         *con_cls = &done_marker;
         return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}\n", 16);
+    }
+    if (p->waiting) { /* resumed: the journal is done with it */
+        p->waiting = false;
+        cbx_unpark(s);
+        return answer_ids(s, c, p->ticket.rc, p->ids, p->n);
     }
     if (p->req.completed == NULL) { /* an answer was queued already; drop the rest of the body */
         *upload_data_size = 0;

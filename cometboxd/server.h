@@ -23,6 +23,7 @@
 struct cbx_hold;
 struct cbx_pool;
 struct cbx_ip_table;
+struct cbx_journal;
 
 /* Every reason cometboxd refuses a request; counted in stats and /metrics. */
 enum cbx_refusal {
@@ -37,6 +38,7 @@ enum cbx_refusal {
     CBX_REFUSE_TOO_LARGE,       /* max-publish-bytes, max-message-bytes (413) */
     CBX_REFUSE_STOPPING,        /* the daemon is stopping (503) */
     CBX_REFUSE_REQUEST_TIMEOUT, /* request headers not in within request-timeout (connection closed) */
+    CBX_REFUSE_JOURNAL,         /* the journal cannot be written (503) */
     CBX_REFUSE_COUNT
 };
 
@@ -54,6 +56,7 @@ struct cbx_counters {
 struct cbx_server {
     struct cbx_config cfg;        /* read-only after start */
     struct cbx_qmap *qmap;        /* owned */
+    struct cbx_journal *journal;  /* owned; NULL without a state-dir */
     struct MHD_Daemon *browser;   /* threads = per-connection: owned; pool mode: NULL (see pool) */
     struct MHD_Daemon *publisher; /* likewise */
     int browser_fd, publish_fd;   /* listening sockets, owned until handed to MHD */
@@ -67,7 +70,7 @@ struct cbx_server {
      * reg links. Order: reg_mu before a waiter's mu; never with the map lock. */
     pthread_mutex_t reg_mu;
     pthread_cond_t reg_empty;     /* signalled when reg_count drops to 0; CLOCK_MONOTONIC */
-    /* Held requests parked until a wake-up: suspended in libmicrohttpd (pool
+    /* Held requests (and publishes waiting for the journal) parked until a wake-up: suspended in libmicrohttpd (pool
      * mode: from MHD_suspend_connection until our callback runs again) or
      * waiting on their condition variable (per-connection mode). The stop
      * waits, with no time bound, until none is: libmicrohttpd must not stop

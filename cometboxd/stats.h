@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "../common/journal.h"
 #include "../common/qmap.h"
 #include "server.h"
 #include "transport.h"
@@ -21,6 +22,8 @@ struct cbx_stats {
     uint64_t refused[CBX_REFUSE_COUNT];  /* requests refused, by reason (cbx_refusal_names) */
     int64_t now_real_us, started_real_us;
     uint64_t rss_bytes;               /* VmRSS of /proc/self/status; 0 when unknown */
+    bool journal_on;                  /* a state-dir is set: j is filled in */
+    struct cbx_journal_stats j;
 };
 
 void cbx_stats_collect(struct cbx_server *s, struct cbx_stats *out);

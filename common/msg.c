@@ -115,6 +115,20 @@ struct cbx_msg *cbx_msg_create(const char *queue, size_t queue_len, const char *
     return m;
 }
 
+struct cbx_msg *cbx_msg_from_tail(const char *tail, size_t tail_len, uint64_t id, int64_t published_us)
+{
+    struct cbx_msg *m = malloc(sizeof *m + ID_ROOM + tail_len);
+
+    if (m == NULL)
+        return NULL;
+    atomic_init(&m->refs, 1);
+    m->published_us = published_us;
+    memcpy(m->buf + ID_ROOM, tail, tail_len);
+    m->tail_len = tail_len;
+    cbx_msg_set_id(m, id);
+    return m;
+}
+
 void cbx_msg_set_id(struct cbx_msg *m, uint64_t id)
 {
     char digits[CBX_ID_DIGITS_MAX + 1];

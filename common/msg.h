@@ -29,6 +29,11 @@ struct cbx_msg {
 struct cbx_msg *cbx_msg_create(const char *queue, size_t queue_len, const char *data,
                                size_t data_len, int is_json);
 
+/* Remakes a message from its tail (as written by a journal: the bytes
+ * after the id digits), with its id and publish time. NULL when memory
+ * runs out. */
+struct cbx_msg *cbx_msg_from_tail(const char *tail, size_t tail_len, uint64_t id, int64_t published_us);
+
 /* Writes the id into the encoding. Cheap (no allocation): meant to run under
  * the queue-map lock right when the id is handed out. */
 void cbx_msg_set_id(struct cbx_msg *m, uint64_t id);

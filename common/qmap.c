@@ -85,6 +85,7 @@ struct cbx_qmap *cbx_qmap_create(const struct cbx_qmap_limits *lim)
      * by one and never look at the clock again (docs/PROTOCOL.md). */
     m->first_id = (uint64_t)cbx_now_real_us();
     m->last_id = m->first_id - 1;
+    m->visible_id = m->last_id;
     return m;
 }
 
@@ -109,6 +110,10 @@ void cbx_qmap_destroy(struct cbx_qmap *m)
 {
     if (m == NULL)
         return;
+    m->logged = false;
+    for (size_t i = 0; i < m->n_unrel; i++)
+        cbx_msg_unref(m->unrel[i].msg);
+    free(m->unrel);
     for (size_t i = 0; i < m->nbuckets; i++)
         while (m->buckets[i] != NULL)
             cbx_queue_free(m, m->buckets[i]);
@@ -177,6 +182,16 @@ static void count_queue(struct cbx_qmap *m, struct cbx_queue *q)
     }
 }
 
+struct cbx_queue *cbx_queue_get(struct cbx_qmap *m, const char *name, size_t len, bool make)
+{
+    uint32_t h = cbx_qmap_hash(name, len);
+    struct cbx_queue *q = cbx_queue_find(m, name, len, h);
+
+    if (q == NULL && make && (q = placeholder_create(m, name, len, h)) != NULL)
+        count_queue(m, q);
+    return q;
+}
+
 static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_queue **qs)
 {
     for (size_t i = 0; i < w->queues.n; i++) {
@@ -236,8 +251,7 @@ static bool add_gap(struct cbx_waiter *w, const struct cbx_gap *g, size_t nqueue
     return true;
 }
 
-/* Hands msg (just stored in q) to every waiter of q; w->mu taken inside m->mu. */
-static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now,
+void cbx_qmap_deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now,
                     struct cbx_waiter **filled)
 {
     for (struct cbx_waitlink *l = q->waiters; l != NULL; l = l->next) {
@@ -269,6 +283,43 @@ static void deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
             *filled = w;
         }
     }
+}
+
+void cbx_qmap_wake_filled(struct cbx_qmap *m, struct cbx_waiter *filled, int64_t now)
+{
+    while (filled != NULL) {
+        struct cbx_waiter *w = filled, *next = w->filled_next == w ? NULL : w->filled_next;
+        unlink_waiter(m, w, now);
+        w->filled_next = NULL;
+        /* Woken only now, unlinked, its owner answers without the map lock, so
+         * a fan-out's woken long-polls do not queue up behind this publish.
+         * Last touch: once linked is false its owner may free it. */
+        pthread_mutex_lock(&w->mu);
+        w->linked = false;
+        w->wake(w);
+        pthread_mutex_unlock(&w->mu);
+        filled = next;
+    }
+}
+
+/* Room for n more unreleased messages; false when memory runs out. */
+static bool unrel_reserve(struct cbx_qmap *m, size_t n)
+{
+    size_t cap = m->cap_unrel ? m->cap_unrel : 64;
+    struct cbx_unreleased *u;
+
+    if (m->n_unrel + n <= m->cap_unrel)
+        return true;
+    while (cap < m->n_unrel + n)
+        cap *= 2;
+    if ((u = cbx_qmap_malloc(cap * sizeof *u)) == NULL)
+        return false;
+    if (m->n_unrel > 0)
+        memcpy(u, m->unrel, m->n_unrel * sizeof *u);
+    free(m->unrel);
+    m->unrel = u;
+    m->cap_unrel = cap;
+    return true;
 }
 
 static bool over_budget(struct cbx_qmap *m, struct cbx_msg **msgs, size_t n)
@@ -353,8 +404,9 @@ fail:
     return rc;
 }
 
-enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids)
+enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids, void *ticket)
 {
+    void *rec = NULL;
     struct cbx_msg *stack_msgs[16];
     struct cbx_msg **msgs = b->n <= 16 ? stack_msgs : calloc(b->n, sizeof *msgs);
     struct cbx_queue *stack_qs[16];
@@ -376,6 +428,9 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
             goto out;
         }
     }
+    /* set before any thread but the first one runs (cbx_qmap_set_log()) */
+    if (m->logged && (rec = m->log.prepare(m->log.ctx, msgs, b, &rc)) == NULL)
+        goto out;
 
     pthread_mutex_lock(&m->mu);
     if (m->stopping) {
@@ -387,6 +442,11 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         m->st.refused_budget++;
         pthread_mutex_unlock(&m->mu);
         rc = CBX_ERR_BUDGET;
+        goto out;
+    }
+    if (m->logged && !unrel_reserve(m, b->n)) {
+        pthread_mutex_unlock(&m->mu);
+        rc = CBX_ERR_NOMEM;
         goto out;
     }
     if ((rc = publish_prepare(m, b, qs)) != CBX_OK) {
@@ -414,24 +474,23 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
         q->active_us = now;
         q->last_publish_real_us = now_real;
         m->st.published++;
-        deliver(m, q, msg, now, &filled);
+        if (!m->logged)
+            m->visible_id = id; /* before deliver(): a stream acknowledges up to it */
+        if (m->logged) { /* seen once the journal wrote it: cbx_qmap_release() */
+            m->unrel[m->n_unrel++] = (struct cbx_unreleased){ q, cbx_msg_ref(msg) };
+            q->unreleased++;
+        } else {
+            cbx_qmap_deliver(m, q, msg, now, &filled);
+        }
     }
-    /* long-polls answer once: unlink the ones this batch filled */
-    while (filled != NULL) {
-        struct cbx_waiter *w = filled, *next = w->filled_next == w ? NULL : w->filled_next;
-        unlink_waiter(m, w, now);
-        w->filled_next = NULL;
-        /* Woken only now, unlinked, its owner answers without the map lock, so
-         * a fan-out's woken long-polls do not queue up behind this publish.
-         * Last touch: once linked is false its owner may free it. */
-        pthread_mutex_lock(&w->mu);
-        w->linked = false;
-        w->wake(w);
-        pthread_mutex_unlock(&w->mu);
-        filled = next;
-    }
+    if (m->logged)
+        m->log.append(m->log.ctx, rec, ids[0], ticket); /* rec is the journal's now */
+    rec = NULL;
+    cbx_qmap_wake_filled(m, filled, now);
     pthread_mutex_unlock(&m->mu);
 out:
+    if (rec != NULL)
+        m->log.discard(m->log.ctx, rec);
     for (size_t i = 0; i < made; i++)
         if (msgs != NULL && msgs[i] != NULL)
             cbx_msg_unref(msgs[i]);
@@ -537,7 +596,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         rc = CBX_ERR_BUSY;
         goto out;
     }
-    restart = has_since && since > m->last_id;
+    restart = has_since && since > m->visible_id;
     w->n_gaps = 0;
     w->start = restart ? m->first_id - 1 : has_since ? since : UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -557,7 +616,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         for (size_t i = 0; i < n; i++) {
             if (next[i] < qs[i]->count) {
                 uint64_t id = cbx_queue_entry(qs[i], next[i])->m->id;
-                if (id < best_id) {
+                if (id < best_id && id <= m->visible_id) {
                     best_id = id;
                     best = i;
                 }
@@ -611,3 +670,4 @@ void cbx_qmap_unsubscribe(struct cbx_qmap *m, struct cbx_waiter *w)
     pthread_mutex_unlock(&w->mu);
     pthread_mutex_unlock(&m->mu);
 }
+

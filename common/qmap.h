@@ -104,6 +104,27 @@ struct cbx_qmap_stats {
 
 struct cbx_qmap;
 
+/* The map's journal (common/journal.h, docs/DURABILITY.md). With one set,
+ * a publish stores its messages but nobody sees them until the journal has
+ * written them and calls cbx_qmap_release(). The calls come in the order
+ * the changes happen; all but prepare() and discard() come with the map
+ * lock held and must only append to memory, never block on I/O. */
+struct cbx_qmap_log {
+    void *ctx;
+    /* Before the lock: makes the record of a batch of n messages (ids not
+     * set yet) and b's queue names. NULL (and *rc) refuses the publish. */
+    void *(*prepare)(void *ctx, struct cbx_msg *const *msgs, const struct cbx_pub_batch *b, enum cbx_err *rc);
+    /* The batch got ids first_id..: takes rec; ticket (may be NULL) is
+     * told when it is written (journal.h). */
+    void (*append)(void *ctx, void *rec, uint64_t first_id, void *ticket);
+    /* The publish failed after prepare(): frees rec. No lock held. */
+    void (*discard)(void *ctx, void *rec);
+    /* Messages of queue name up to id upto were dropped (reason). */
+    void (*trim)(void *ctx, const char *name, size_t len, uint64_t upto, enum cbx_drop_reason reason);
+    /* Queue name's acknowledgement point moved to upto. */
+    void (*ack)(void *ctx, const char *name, size_t len, uint64_t upto);
+};
+
 /* Creates an empty map whose first id is the wall clock in microseconds;
  * each later id is the last one + 1.
  * Owned; free with cbx_qmap_destroy() once no waiter is linked. */
@@ -125,7 +146,61 @@ void cbx_waiter_cleanup(struct cbx_waiter *w);
  * subscribe becomes a counted queue here), CBX_ERR_BUDGET when
  * max-total-bytes or max-total-messages would be, CBX_ERR_NOMEM when memory
  * runs out, and CBX_ERR_STOPPING after cbx_qmap_stop(). */
-enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids);
+enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b, uint64_t *ids, void *ticket);
+/* With a journal (cbx_qmap_set_log()) the stored batch waits to be seen
+ * until it is released; ticket goes to the journal's append(), which
+ * reports the outcome. Without one ticket is unused and readers see the
+ * batch at once. Errors from the journal's prepare() pass through. */
+
+/* Sets (or with NULL removes) the journal; before any thread but the
+ * caller's uses the map, or once none does. */
+void cbx_qmap_set_log(struct cbx_qmap *m, const struct cbx_qmap_log *log);
+
+/* The journal wrote every message up to id upto: readers may see them and
+ * held requests get them. */
+void cbx_qmap_release(struct cbx_qmap *m, uint64_t upto);
+
+/* The journal could not write what is not released yet: every unreleased
+ * message goes as if never published (a drop it made to make room stays).
+ * done(ctx) runs before the map lock is released. */
+void cbx_qmap_retract(struct cbx_qmap *m, void (*done)(void *ctx), void *ctx);
+
+/* A copy of what the journal has written, for a snapshot: every counted
+ * queue's state and its released messages (refs). */
+struct cbx_qsnap_queue {
+    size_t name_off, name_len; /* in names */
+    uint64_t acked, lost_to, purged_to;
+    enum cbx_drop_reason lost_reason, purged_reason;
+    size_t first, n;           /* its messages: msgs[first .. first+n) */
+};
+struct cbx_qsnap {
+    uint64_t first_id, last_id;
+    struct cbx_qsnap_queue *qs;
+    size_t nq;
+    char *names;
+    struct cbx_msg **msgs;     /* owned refs */
+    bool *acked;               /* per message: acknowledged, kept for retain-acked */
+    int64_t *acked_age_us;     /* per acknowledged message: how long ago */
+    size_t nmsgs;
+};
+/* Fills out under the map lock; then runs at(ctx) under it too (the
+ * journal switches files there). CBX_ERR_NOMEM leaves out empty. */
+enum cbx_err cbx_qmap_snapshot(struct cbx_qmap *m, struct cbx_qsnap *out, void (*at)(void *ctx), void *ctx);
+void cbx_qsnap_free(struct cbx_qsnap *s);
+
+/* Replay (common/qmap_restore.c), before the map is in use: the journal
+ * rebuilds what was stored. Ids: the first id ever handed out in this state
+ * and the highest one. */
+void cbx_qmap_restore_ids(struct cbx_qmap *m, uint64_t first_id, uint64_t last_id);
+/* Appends msg (its id set; the ref passes) to queue name unless that queue
+ * has it or a later one already. published_us is msg's. */
+enum cbx_err cbx_qmap_restore_msg(struct cbx_qmap *m, const char *name, size_t len, struct cbx_msg *msg);
+enum cbx_err cbx_qmap_restore_queue(struct cbx_qmap *m, const char *name, size_t len, uint64_t acked,
+                                    uint64_t lost_to, enum cbx_drop_reason lost_reason, uint64_t purged_to,
+                                    enum cbx_drop_reason purged_reason);
+void cbx_qmap_restore_trim(struct cbx_qmap *m, const char *name, size_t len, uint64_t upto,
+                           enum cbx_drop_reason reason);
+void cbx_qmap_restore_ack(struct cbx_qmap *m, const char *name, size_t len, uint64_t upto, int64_t age_us);
 
 /* Registers waiter w (its queues, one_shot, ack_on_deliver, observer set) and fills
  * its inbox and gaps with what the cursor has not seen: has_since false means

@@ -17,6 +17,8 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
             struct cbx_queue *next = q->hnext;
             while (q->count > 0) {
                 struct entry *e = cbx_queue_entry(q, 0);
+                if (e->m->id > m->visible_id)
+                    break; /* not written yet: not even seen */
                 if (!((e->acked_us != 0 && now - e->acked_us >= m->lim.retain_acked_us) ||
                       now - e->added_us >= m->lim.message_ttl_us))
                     break;
@@ -24,7 +26,7 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
             }
             /* (a placeholder always has a waiter, so it is never freed here;
              * nor is a queue an observer watches) */
-            if (q->count == 0 && q->waiters == NULL && now - q->active_us >= m->lim.retain_acked_us)
+            if (q->count == 0 && q->waiters == NULL && q->unreleased == 0 && now - q->active_us >= m->lim.retain_acked_us)
                 cbx_queue_free(m, q);
             q = next;
         }

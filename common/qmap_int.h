@@ -34,10 +34,17 @@ struct cbx_queue {
     size_t n_waiters;   /* linked subscribers, observers not counted: what max-waiters-per-queue limits */
     int64_t active_us;  /* monotonic: last publish, subscribe or unsubscribe */
     int64_t last_publish_real_us;
+    size_t unreleased;  /* messages stored but not yet written by the journal: keeps it from being freed */
     size_t batch_n;     /* during a publish: items of the batch for this queue */
     struct cbx_queue *batch_made; /* during a publish: the queues it created */
     size_t name_len;
     char name[];
+};
+
+/* A message stored but not yet released (written by the journal). */
+struct cbx_unreleased {
+    struct cbx_queue *q;
+    struct cbx_msg *msg; /* owned ref */
 };
 
 struct cbx_qmap {
@@ -47,6 +54,13 @@ struct cbx_qmap {
     size_t nqueues;       /* counted queues: what max-queues limits */
     size_t nplaceholders; /* uncounted, each with at least one waiter */
     uint64_t last_id, first_id;
+    /* Readers see ids up to visible_id: with a journal, what it has written
+     * (cbx_qmap_release()); without one, last_id. */
+    uint64_t visible_id;
+    bool logged;          /* log is set: publishes wait for their release */
+    struct cbx_qmap_log log;
+    struct cbx_unreleased *unrel; /* oldest first */
+    size_t n_unrel, cap_unrel;
     bool stopping;
     struct cbx_qmap_limits lim;
     struct cbx_qmap_stats st; /* counters; gauges are filled in on read */
@@ -62,13 +76,24 @@ void *cbx_qmap_calloc(size_t k, size_t n);
 uint32_t cbx_qmap_hash(const char *s, size_t len);
 struct cbx_queue *cbx_queue_find(struct cbx_qmap *m, const char *name, size_t len, uint32_t hash);
 void cbx_queue_free(struct cbx_qmap *m, struct cbx_queue *q);
+/* The queue called name, made (counted, empty) when there is none and make
+ * is true; NULL when there is none or memory runs out. */
+struct cbx_queue *cbx_queue_get(struct cbx_qmap *m, const char *name, size_t len, bool make);
+
+/* Hands msg (just stored in q, or just released) to every waiter of q;
+ * a long-poll it fills goes on *filled. w->mu taken inside m->mu. */
+void cbx_qmap_deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now,
+                      struct cbx_waiter **filled);
+/* Long-polls answer once: unlinks and wakes the ones on filled. */
+void cbx_qmap_wake_filled(struct cbx_qmap *m, struct cbx_waiter *filled, int64_t now);
 
 /* qmap_ring.c: a queue's messages, oldest first. */
 static inline struct entry *cbx_queue_entry(struct cbx_queue *q, size_t i)
 {
     return &q->ring[(q->head + i) & (q->cap - 1)];
 }
-/* Drops the oldest entry, remembering what a gap report needs. */
+/* Drops the oldest entry, remembering what a gap report needs; tells the
+ * journal. */
 void cbx_queue_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reason reason);
 /* Grows the ring to hold at least n entries; false (nothing changed) when
  * memory runs out. */
@@ -77,6 +102,9 @@ bool cbx_queue_reserve(struct cbx_queue *q, size_t n);
 void cbx_queue_push(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now);
 /* Acknowledges everything up to id upto (never beyond the last id handed out). */
 void cbx_queue_ack(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now);
+/* Takes the newest entry away as if it had never been published (a batch
+ * the journal could not write). */
+void cbx_queue_unpush(struct cbx_qmap *m, struct cbx_queue *q);
 /* Index of the first entry with an id above id. */
 size_t cbx_queue_after(struct cbx_queue *q, uint64_t id);
 

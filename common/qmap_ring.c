@@ -21,6 +21,8 @@ void cbx_queue_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reaso
     }
     q->purged_to = msg->id;
     q->purged_reason = reason;
+    if (m->logged)
+        m->log.trim(m->log.ctx, q->name, q->name_len, msg->id, reason);
     q->bytes -= msg->len;
     m->stored--;
     m->stored_bytes -= msg->len;
@@ -31,6 +33,26 @@ void cbx_queue_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reaso
     else if (reason == CBX_DROP_FLUSHED)
         m->st.flushed++;
     q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
+    cbx_msg_unref(msg);
+}
+
+void cbx_queue_unpush(struct cbx_qmap *m, struct cbx_queue *q)
+{
+    struct entry *e = cbx_queue_entry(q, q->count - 1);
+    struct cbx_msg *msg = e->m;
+
+    if (q->nacked == q->count) { /* acknowledged already (cannot be: it was never visible) */
+        q->nacked--;
+        q->acked_bytes -= msg->len;
+    } else {
+        m->pending--;
+        m->pending_bytes -= msg->len;
+    }
+    q->bytes -= msg->len;
+    m->stored--;
+    m->stored_bytes -= msg->len;
+    m->st.published--;
     q->count--;
     cbx_msg_unref(msg);
 }
@@ -68,11 +90,13 @@ void cbx_queue_push(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
 
 void cbx_queue_ack(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now)
 {
-    if (upto > m->last_id)
-        upto = m->last_id;
+    if (upto > m->visible_id)
+        upto = m->visible_id; /* nobody saw more */
     if (upto <= q->acked)
         return;
     q->acked = upto;
+    if (m->logged)
+        m->log.ack(m->log.ctx, q->name, q->name_len, upto);
     while (q->nacked < q->count) {
         struct entry *e = cbx_queue_entry(q, q->nacked);
         if (e->m->id > upto)

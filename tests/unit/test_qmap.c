@@ -21,7 +21,7 @@ static uint64_t pub1(struct cbx_qmap *m, const char *q, const char *text)
     uint64_t id = 0;
 
     CHECK_INT(cbx_pub_batch_add(&b, q, strlen(q), text, strlen(text), false, &pl, why, sizeof why), CBX_OK);
-    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_OK);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id, NULL), CBX_OK);
     cbx_pub_batch_free(&b);
     return id;
 }
@@ -249,7 +249,7 @@ static void test_max_queues(void)
     pub1(m, "one", "x");
     cbx_pub_batch_add(&b, "one", 3, "y", 1, false, &pl, why, sizeof why);
     cbx_pub_batch_add(&b, "two", 3, "z", 1, false, &pl, why, sizeof why);
-    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_ERR_FULL);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids, NULL), CBX_ERR_FULL);
     cbx_qmap_stats(m, &st);
     CHECK_INT(st.published, 1); /* nothing of the refused batch */
     cbx_pub_batch_free(&b);
@@ -269,7 +269,7 @@ static void test_stop_refuses_publishes_and_subscriptions(void)
     pub1(m, "stop", "before");
     cbx_qmap_stop(m);
     cbx_pub_batch_add(&b, "stop", 4, "after", 5, false, &pl, why, sizeof why);
-    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_ERR_STOPPING);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id, NULL), CBX_ERR_STOPPING);
     cbx_qmap_stats(m, &st);
     CHECK_INT(st.published, 1); /* nothing of the refused batch */
     CHECK_INT(st.pending_messages, 1);
@@ -306,7 +306,7 @@ static void test_ids_consecutive_regardless_of_clock(void)
     sleep_ms(3);
     for (int i = 0; i < 3; i++)
         cbx_pub_batch_add(&b, "tick", 4, "b", 1, false, &pl, why, sizeof why);
-    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_OK);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids, NULL), CBX_OK);
     for (int i = 0; i < 3; i++)
         CHECK_INT(ids[i], c + 1 + (uint64_t)i);
     cbx_qmap_stats(m, &st);
@@ -478,7 +478,7 @@ static void test_subscriptions_do_not_use_up_max_queues(void)
     struct cbx_pub_limits pl = { 100 };
     uint64_t ids[1];
     cbx_pub_batch_add(&b, "h1", 2, "x", 1, false, &pl, why, sizeof why);
-    CHECK_INT(cbx_qmap_publish(m, &b, ids), CBX_ERR_FULL);
+    CHECK_INT(cbx_qmap_publish(m, &b, ids, NULL), CBX_ERR_FULL);
     cbx_pub_batch_free(&b);
     waiter_on(&w, "h1");
     w.one_shot = true;
@@ -593,7 +593,7 @@ static void test_max_total_messages_without_a_byte_budget(void)
     pub1(m, "t1", "x");
     pub1(m, "t2", "y");
     cbx_pub_batch_add(&b, "t1", 2, "z", 1, false, &pl, why, sizeof why);
-    CHECK_INT(cbx_qmap_publish(m, &b, &id), CBX_ERR_BUDGET);
+    CHECK_INT(cbx_qmap_publish(m, &b, &id, NULL), CBX_ERR_BUDGET);
     cbx_qmap_stats(m, &st);
     CHECK_INT(st.stored_messages, 2);
     CHECK_INT(st.refused_budget, 1);

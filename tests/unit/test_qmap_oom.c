@@ -74,7 +74,7 @@ static void batch_all_or_nothing(bool b_exists)
         add(&pre, "a", "old");
     for (int i = 0; i < 4 && b_exists; i++)
         add(&pre, "b", "old");
-    CHECK_INT(cbx_qmap_publish(m, &pre, pre_ids), CBX_OK);
+    CHECK_INT(cbx_qmap_publish(m, &pre, pre_ids, NULL), CBX_OK);
     add(&b, "a", "x1");
     add(&b, "a", "x2");
     add(&b, "b", "y");
@@ -82,7 +82,7 @@ static void batch_all_or_nothing(bool b_exists)
     snapshot(m, before, sizeof before);
     for (k = 0; k < 32; k++) {
         cbx_qmap_test_allocs_left = k;
-        rc = cbx_qmap_publish(m, &b, ids);
+        rc = cbx_qmap_publish(m, &b, ids, NULL);
         cbx_qmap_test_allocs_left = -1;
         if (rc == CBX_OK)
             break;
