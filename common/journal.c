@@ -42,7 +42,6 @@ struct cbx_journal {
     uint64_t size;               /* bytes written to it */
     bool stop;
     bool compacting;
-    struct cbx_qsnap snap;       /* what the compactor writes */
     uint64_t snap_gen;
     struct cbx_journal_stats st;
 };
@@ -290,21 +289,10 @@ static int write_out(struct cbx_journal *j, const struct cbx_buf *w, uint64_t *s
 
 static void *compactor_main(void *arg);
 
-/* Under the map lock, with the snapshot taken: from here on records go to
- * the next journal (the writer is between two writes). */
-static void switch_file(void *ctx)
-{
-    struct cbx_journal *j = ctx;
-
-    pthread_mutex_lock(&j->mu);
-    close(j->fd);
-    j->fd = -1;
-    pthread_mutex_unlock(&j->mu);
-}
-
 /* Starts a compaction when the journal is over journal-compact-size and
- * twice what the map stores: a new journal, a snapshot of the map as the
- * old one leaves it, written by the compactor thread. Writer thread only. */
+ * twice what the map stores: a new journal from here on, and the compactor
+ * thread copies the map into a snapshot meanwhile. Writer thread only,
+ * between two writes, so the records queued now go to the new journal. */
 static void maybe_compact(struct cbx_journal *j)
 {
     struct cbx_qmap_stats qs;
@@ -324,13 +312,8 @@ static void maybe_compact(struct cbx_journal *j)
                 strerror(errno));
         return;
     }
-    /* the map lock is held for the copy: refs, no I/O (docs/DURABILITY.md) */
-    if (cbx_qmap_snapshot(j->m, &j->snap, switch_file, j) != CBX_OK) {
-        cbx_log(CBX_LOG_WARN, "journal: out of memory for a snapshot; compaction put off");
-        close(fd);
-        return;
-    }
     pthread_mutex_lock(&j->mu);
+    close(j->fd);
     j->fd = fd;
     j->gen++;
     j->size = CBX_J_HDR;
@@ -347,10 +330,9 @@ static void maybe_compact(struct cbx_journal *j)
 static void *compactor_main(void *arg)
 {
     struct cbx_journal *j = arg;
-    long long size = cbx_j_snapshot_write(j->dirfd, j->snap_gen, &j->snap);
+    long long size = cbx_j_snapshot_write(j->dirfd, j->snap_gen, j->m);
     int e = errno;
 
-    cbx_qsnap_free(&j->snap);
     pthread_mutex_lock(&j->mu);
     j->compacting = false;
     if (size >= 0) {
@@ -508,7 +490,6 @@ enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap 
     static const struct cbx_qmap_log hooks_tmpl = { NULL, hook_prepare, hook_append, hook_discard, hook_trim, hook_ack };
     struct cbx_journal *j = calloc(1, sizeof *j);
     struct cbx_qmap_log hooks = hooks_tmpl;
-    struct cbx_qsnap snap;
     struct cbx_qmap_stats qs;
     enum cbx_err rc;
     int64_t t0 = cbx_now_mono_us();
@@ -538,20 +519,13 @@ enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap 
     /* a fresh start: everything replayed goes into one snapshot, and the
      * journal begins again next to it */
     j->gen++;
-    if (cbx_qmap_snapshot(m, &snap, NULL, NULL) != CBX_OK) {
-        snprintf(err, errlen, "out of memory");
-        journal_free(j);
-        return CBX_ERR_NOMEM;
-    }
-    if ((j->fd = cbx_j_create(j->dirfd, j->gen)) < 0 || (size = cbx_j_snapshot_write(j->dirfd, j->gen, &snap)) < 0) {
+    if ((j->fd = cbx_j_create(j->dirfd, j->gen)) < 0 || (size = cbx_j_snapshot_write(j->dirfd, j->gen, m)) < 0) {
         snprintf(err, errlen, "state-dir %s: cannot write the journal: %s", j->dir, strerror(errno));
-        cbx_qsnap_free(&snap);
         journal_free(j);
         return CBX_ERR_IO;
     }
     j->st.snapshot_bytes = (uint64_t)size;
     j->size = CBX_J_HDR;
-    cbx_qsnap_free(&snap);
     cbx_qmap_stats(m, &qs);
     cbx_log(CBX_LOG_INFO,
             "journal: replayed %llu records from %s in %lld ms: %llu messages stored in %llu queues, last id %llu",

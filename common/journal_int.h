@@ -43,9 +43,10 @@ void cbx_j_seal(char *data, size_t len);
 enum cbx_err cbx_j_replay(int dirfd, const char *path, struct cbx_qmap *m, uint64_t *gen,
                           struct cbx_journal_stats *st, char *err, size_t errlen);
 
-/* Writes snap as snapshot generation gen (snapshot.tmp, synced, renamed)
- * and removes the journals before gen. Returns its size, or -1 (errno). */
-long long cbx_j_snapshot_write(int dirfd, uint64_t gen, const struct cbx_qsnap *snap);
+/* Writes m as snapshot generation gen (snapshot.tmp, synced, renamed),
+ * copying it a part at a time while it is in use (qmap.h), and removes the
+ * journals before gen. Returns its size, or -1 (errno). */
+long long cbx_j_snapshot_write(int dirfd, uint64_t gen, struct cbx_qmap *m);
 
 /* Creates journal.GEN with its header; the descriptor, or -1 (errno). */
 int cbx_j_create(int dirfd, uint64_t gen);

@@ -165,8 +165,12 @@ void cbx_qmap_release(struct cbx_qmap *m, uint64_t upto);
  * done(ctx) runs before the map lock is released. */
 void cbx_qmap_retract(struct cbx_qmap *m, void (*done)(void *ctx), void *ctx);
 
-/* A copy of what the journal has written, for a snapshot: every counted
- * queue's state and its released messages (refs). */
+/* A snapshot is copied a few queues at a time, the map lock taken for each
+ * part only, while publishing goes on: a fuzzy copy. Each queue is copied
+ * once, whole, as it is when its turn comes, with its messages written so
+ * far; the journal records everything from the start of the copy on, and
+ * replaying those records onto the copy gives the map as it is (replay
+ * skips what the copy has already: docs/DURABILITY.md). */
 struct cbx_qsnap_queue {
     size_t name_off, name_len; /* in names */
     uint64_t acked, lost_to, purged_to;
@@ -174,18 +178,26 @@ struct cbx_qsnap_queue {
     size_t first, n;           /* its messages: msgs[first .. first+n) */
 };
 struct cbx_qsnap {
-    uint64_t first_id, last_id;
     struct cbx_qsnap_queue *qs;
-    size_t nq;
+    size_t nq, cap_q;
     char *names;
+    size_t names_len, cap_names;
     struct cbx_msg **msgs;     /* owned refs */
-    bool *acked;               /* per message: acknowledged, kept for retain-acked */
-    int64_t *acked_age_us;     /* per acknowledged message: how long ago */
-    size_t nmsgs;
+    int64_t *acked_age_us;     /* per message: how long ago it was acknowledged, -1 while pending */
+    size_t nmsgs, cap_msgs;
 };
-/* Fills out under the map lock; then runs at(ctx) under it too (the
- * journal switches files there). CBX_ERR_NOMEM leaves out empty. */
-enum cbx_err cbx_qmap_snapshot(struct cbx_qmap *m, struct cbx_qsnap *out, void (*at)(void *ctx), void *ctx);
+struct cbx_qsnap_iter {
+    uint64_t epoch;
+    size_t bucket, nbuckets;
+};
+/* Starts a copy; first_id and last_id get the ids as they are now. */
+void cbx_qmap_snapshot_begin(struct cbx_qmap *m, struct cbx_qsnap_iter *it, uint64_t *first_id, uint64_t *last_id);
+/* Copies the next queues (whole, at least one when any is left, up to
+ * about max_msgs messages) into out, emptied first. out->nq is 0 once
+ * every queue was copied. CBX_ERR_NOMEM: out is empty, it unchanged. */
+enum cbx_err cbx_qmap_snapshot_next(struct cbx_qmap *m, struct cbx_qsnap_iter *it, struct cbx_qsnap *out,
+                                    size_t max_msgs);
+/* Drops out's refs and arrays. */
 void cbx_qsnap_free(struct cbx_qsnap *s);
 
 /* Replay (common/qmap_restore.c), before the map is in use: the journal

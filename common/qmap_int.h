@@ -34,6 +34,7 @@ struct cbx_queue {
     size_t n_waiters;   /* linked subscribers, observers not counted: what max-waiters-per-queue limits */
     int64_t active_us;  /* monotonic: last publish, subscribe or unsubscribe */
     int64_t last_publish_real_us;
+    uint64_t snap_epoch; /* the snapshot copy that has copied it (cbx_qmap_snapshot_next()) */
     size_t unreleased;  /* messages stored but not yet written by the journal: keeps it from being freed */
     size_t batch_n;     /* during a publish: items of the batch for this queue */
     struct cbx_queue *batch_made; /* during a publish: the queues it created */
@@ -58,6 +59,7 @@ struct cbx_qmap {
      * (cbx_qmap_release()); without one, last_id. */
     uint64_t visible_id;
     bool logged;          /* log is set: publishes wait for their release */
+    uint64_t snap_epoch;  /* the last snapshot copy begun */
     struct cbx_qmap_log log;
     struct cbx_unreleased *unrel; /* oldest first */
     size_t n_unrel, cap_unrel;

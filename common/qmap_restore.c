@@ -11,68 +11,114 @@ void cbx_qsnap_free(struct cbx_qsnap *s)
     for (size_t i = 0; i < s->nmsgs; i++)
         cbx_msg_unref(s->msgs[i]);
     free(s->msgs);
-    free(s->acked);
     free(s->acked_age_us);
     free(s->qs);
     free(s->names);
     memset(s, 0, sizeof *s);
 }
 
-enum cbx_err cbx_qmap_snapshot(struct cbx_qmap *m, struct cbx_qsnap *out, void (*at)(void *ctx), void *ctx)
+void cbx_qmap_snapshot_begin(struct cbx_qmap *m, struct cbx_qsnap_iter *it, uint64_t *first_id, uint64_t *last_id)
 {
-    size_t names_len = 0, nq = 0, nm = 0;
+    pthread_mutex_lock(&m->mu);
+    it->epoch = ++m->snap_epoch;
+    it->bucket = 0;
+    it->nbuckets = m->nbuckets;
+    *first_id = m->first_id;
+    *last_id = m->last_id;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Grows *p (of *cap elements of size sz) to hold n; false when memory runs out. */
+static bool grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    size_t c = *cap ? *cap : 64;
+    void *np;
+
+    if (n <= *cap)
+        return true;
+    while (c < n)
+        c *= 2;
+    if ((np = realloc(*p, c * sz)) == NULL)
+        return false;
+    *p = np;
+    *cap = c;
+    return true;
+}
+
+/* Appends queue q (its messages written so far) to out. Map lock held. */
+static bool copy_queue(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_qsnap *out, int64_t now)
+{
+    struct cbx_qsnap_queue *sq;
+
+    size_t cap_ages = out->cap_msgs;
+
+    /* msgs and acked_age_us have the same capacity: ages grow first */
+    if (!grow((void **)&out->qs, &out->cap_q, out->nq + 1, sizeof *out->qs) ||
+        !grow((void **)&out->names, &out->cap_names, out->names_len + q->name_len, 1) ||
+        !grow((void **)&out->acked_age_us, &cap_ages, out->nmsgs + q->count, sizeof *out->acked_age_us) ||
+        !grow((void **)&out->msgs, &out->cap_msgs, out->nmsgs + q->count, sizeof *out->msgs))
+        return false;
+    sq = &out->qs[out->nq++];
+    *sq = (struct cbx_qsnap_queue){ out->names_len, q->name_len, q->acked, q->lost_to, q->purged_to,
+                                    q->lost_reason, q->purged_reason, out->nmsgs, 0 };
+    memcpy(out->names + out->names_len, q->name, q->name_len);
+    out->names_len += q->name_len;
+    for (size_t i = 0; i < q->count; i++) {
+        struct entry *e = cbx_queue_entry(q, i);
+        if (e->m->id > m->visible_id)
+            break; /* not written yet: the journal has it after the copy's start */
+        out->msgs[out->nmsgs] = cbx_msg_ref(e->m);
+        out->acked_age_us[out->nmsgs] = i < q->nacked ? now - e->acked_us : -1;
+        out->nmsgs++;
+        sq->n++;
+    }
+    return true;
+}
+
+enum cbx_err cbx_qmap_snapshot_next(struct cbx_qmap *m, struct cbx_qsnap_iter *it, struct cbx_qsnap *out,
+                                    size_t max_msgs)
+{
+    size_t bucket;
     int64_t now;
 
-    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < out->nmsgs; i++)
+        cbx_msg_unref(out->msgs[i]);
+    out->nq = out->nmsgs = out->names_len = 0; /* the arrays are reused */
     pthread_mutex_lock(&m->mu);
     now = cbx_now_mono_us();
-    for (size_t b = 0; b < m->nbuckets; b++)
-        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
-            if (!q->placeholder) {
-                nq++;
-                names_len += q->name_len;
-            }
-    out->qs = malloc((nq ? nq : 1) * sizeof *out->qs);
-    out->names = malloc(names_len ? names_len : 1);
-    out->msgs = malloc((m->stored ? m->stored : 1) * sizeof *out->msgs);
-    out->acked = malloc(m->stored ? m->stored : 1);
-    out->acked_age_us = malloc((m->stored ? m->stored : 1) * sizeof *out->acked_age_us);
-    if (out->qs == NULL || out->names == NULL || out->msgs == NULL || out->acked == NULL ||
-        out->acked_age_us == NULL) {
-        pthread_mutex_unlock(&m->mu);
-        cbx_qsnap_free(out);
-        return CBX_ERR_NOMEM;
+    if (m->nbuckets != it->nbuckets) { /* the table grew: queues moved; go round again, skipping the copied */
+        it->bucket = 0;
+        it->nbuckets = m->nbuckets;
     }
-    out->first_id = m->first_id;
-    out->last_id = m->last_id;
-    names_len = 0;
-    for (size_t b = 0; b < m->nbuckets; b++) {
-        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext) {
-            struct cbx_qsnap_queue *sq;
-            if (q->placeholder)
+    for (bucket = it->bucket; bucket < m->nbuckets && out->nmsgs < max_msgs; bucket++) {
+        for (struct cbx_queue *q = m->buckets[bucket]; q != NULL; q = q->hnext) {
+            if (q->placeholder || q->snap_epoch == it->epoch)
                 continue;
-            sq = &out->qs[out->nq++];
-            *sq = (struct cbx_qsnap_queue){ names_len, q->name_len, q->acked, q->lost_to, q->purged_to,
-                                            q->lost_reason, q->purged_reason, nm, 0 };
-            memcpy(out->names + names_len, q->name, q->name_len);
-            names_len += q->name_len;
-            for (size_t i = 0; i < q->count; i++) {
-                struct entry *e = cbx_queue_entry(q, i);
-                if (e->m->id > m->visible_id)
-                    break; /* not written yet: the next journal has it */
-                out->msgs[nm] = cbx_msg_ref(e->m);
-                out->acked[nm] = i < q->nacked;
-                out->acked_age_us[nm] = i < q->nacked ? now - e->acked_us : 0;
-                nm++;
-                sq->n++;
+            if (!copy_queue(m, q, out, now)) {
+                pthread_mutex_unlock(&m->mu);
+                for (size_t i = 0; i < out->nmsgs; i++)
+                    cbx_msg_unref(out->msgs[i]);
+                out->nq = out->nmsgs = out->names_len = 0;
+                return CBX_ERR_NOMEM; /* nothing marked: the next try copies these again */
             }
         }
     }
-    out->nmsgs = nm;
-    if (at != NULL)
-        at(ctx);
+    /* mark only now: a failed part leaves its queues to the next try */
+    for (size_t b = it->bucket; b < bucket; b++)
+        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
+            if (!q->placeholder)
+                q->snap_epoch = it->epoch;
+    it->bucket = bucket;
     pthread_mutex_unlock(&m->mu);
     return CBX_OK;
+}
+
+/* An age from a file, in [0, about 30 years]: whatever the file says, the
+ * clock arithmetic cannot overflow. */
+#define AGE_MAX ((int64_t)1000000 * 86400 * 365 * 30)
+static int64_t clamp_age(int64_t age)
+{
+    return age < 0 ? 0 : age > AGE_MAX ? AGE_MAX : age;
 }
 
 void cbx_qmap_restore_ids(struct cbx_qmap *m, uint64_t first_id, uint64_t last_id)
@@ -99,13 +145,12 @@ enum cbx_err cbx_qmap_restore_msg(struct cbx_qmap *m, const char *name, size_t l
         rc = CBX_OK; /* it has it, or dropped it already */
     } else {
         /* its age by the wall clock, the only clock two runs share (docs/DURABILITY.md) */
-        age = cbx_now_real_us() - msg->published_us;
-        cbx_queue_push(m, q, msg, cbx_now_mono_us() - (age > 0 ? age : 0));
+        age = clamp_age(msg->published_us >= 0 ? cbx_now_real_us() - msg->published_us : AGE_MAX);
+        cbx_queue_push(m, q, msg, cbx_now_mono_us() - age);
         msg = NULL;
         if (q->count == 1 || q->last_publish_real_us < cbx_queue_entry(q, q->count - 1)->m->published_us)
             q->last_publish_real_us = cbx_queue_entry(q, q->count - 1)->m->published_us;
-        q->active_us = cbx_now_mono_us();
-        m->st.published++;
+        q->active_us = cbx_now_mono_us(); /* not counted as published: it was, in its own run */
     }
     if (q != NULL && q->count > 0 && cbx_queue_entry(q, q->count - 1)->m->id > m->last_id)
         m->last_id = m->visible_id = cbx_queue_entry(q, q->count - 1)->m->id;
@@ -161,6 +206,6 @@ void cbx_qmap_restore_ack(struct cbx_qmap *m, const char *name, size_t len, uint
     pthread_mutex_lock(&m->mu);
     q = cbx_queue_get(m, name, len, false);
     if (q != NULL && !q->placeholder)
-        cbx_queue_ack(m, q, upto, cbx_now_mono_us() - age_us);
+        cbx_queue_ack(m, q, upto, cbx_now_mono_us() - clamp_age(age_us));
     pthread_mutex_unlock(&m->mu);
 }

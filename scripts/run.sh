@@ -17,6 +17,10 @@ if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 fi
 
 admin=${COMETBOX_SOCKET:-/run/cometboxd.sock}
+# The journal (docs/DURABILITY.md): messages outlive a restart. As in the
+# systemd unit, /var/lib/cometboxd; a temporary folder when that is not ours.
+state=${COMETBOX_STATE_DIR:-/var/lib/cometboxd}
+mkdir -p "$state" 2>/dev/null && [ -w "$state" ] || state=${TMPDIR:-/tmp}/cometboxd-state
 [ -w "$(dirname "$admin")" ] || admin=${TMPDIR:-/tmp}/cometboxd.sock
 sq="'\\''"
 admin_sh="'${admin//\'/$sq}'"   # quoted for a POSIX shell
@@ -28,6 +32,7 @@ cometboxd is starting (Ctrl-C stops it):
     curl -H 'Content-Type: application/xml' --data '<message queue="demo">Hello</message>' http://127.0.0.1:1802/publish
     build/cometboxctl/cometboxctl -s $admin_sh publish 'demo' 'Hello'
   admin socket:    $admin
+  messages kept in $state (journal; restart and they are still there)
 
 MSG
-exec build/cometboxd/cometboxd -c cometboxd.conf --demo on --admin-socket "$admin" "$@"
+exec build/cometboxd/cometboxd -c cometboxd.conf --demo on --admin-socket "$admin" --state-dir "$state" "$@"

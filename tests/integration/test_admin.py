@@ -341,12 +341,13 @@ class Commands(AdminTest):
         self.d.wait_held(1, "stream")
 
         j = self.json_of("stats")
-        self.assertEqual(sorted(j), ["connections", "counters", "first_id", "held", "last_id", "memory_rss_bytes",
+        self.assertEqual(sorted(j), ["connections", "counters", "first_id", "held", "journal", "last_id", "memory_rss_bytes",
                                      "pending_bytes", "pending_messages", "pid", "protocol", "queues", "rates",
                                      "refused", "started_us", "stored_bytes", "stored_messages", "threads",
                                      "uptime_us", "version", "waiters"])
         self.assertEqual((j["version"], j["protocol"], j["pid"], j["threads"]),
                          (VERSION, 1, self.d.proc.pid, os.environ.get("CBX_THREADS", "pool")))
+        self.assertEqual(j["journal"], {"state": "off"}) # no state-dir (test_durability has the rest)
         self.assertGreater(j["memory_rss_bytes"], 1 << 20)
         self.assertGreaterEqual(j["uptime_us"], 0)
         self.assertEqual(j["connections"]["admin"], 1)
