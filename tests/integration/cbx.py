@@ -25,15 +25,22 @@ READY = re.compile(r"cometboxd: ready browser=(\S+) publish=(\S+) admin=(\S+)")
 
 
 class Daemon:
-    """A running cometboxd. stderr is collected in a thread into self.log."""
+    """A running cometboxd. stderr is collected in a thread into self.log.
+    tmpdir: run in this directory (kept at cleanup) rather than a new one, so
+    a daemon can be started again on the files of a previous one; env:
+    variables added to the daemon's environment."""
 
-    def __init__(self, *args, threads=None, tmpdir=None, wait=True):
+    def __init__(self, *args, threads=None, tmpdir=None, wait=True, env=None):
         self.own_tmp = tmpdir is None
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="cbx-test-")
         self.admin = os.path.join(self.tmp, "admin.sock")
         argv = [COMETBOXD, "--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
                 "--admin-socket", self.admin, "--threads", threads or THREADS] + list(args)
-        self.proc = subprocess.Popen(argv, cwd=self.tmp, stdin=subprocess.DEVNULL,
+        e = None
+        if env:
+            e = dict(os.environ)
+            e.update(env)
+        self.proc = subprocess.Popen(argv, cwd=self.tmp, stdin=subprocess.DEVNULL, env=e,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log = ""
         self.lines = []
