@@ -360,6 +360,7 @@ static void *writer_main(void *arg)
         struct cbx_buf tmp;
         uint64_t syncs = 0, hi = 0;
         int rc, err = 0;
+        bool again = false;
 
         while (j->buf.len == 0 && !j->stop)
             pthread_cond_wait(&j->work, &j->mu);
@@ -392,6 +393,17 @@ static void *writer_main(void *arg)
                 j->o.release_end();
         } else if (rc != 0) {
             struct retract_ctx rctx = { j, &w, tickets };
+            /* the reason first: a refused publish's answer reads it */
+            bool first;
+            pthread_mutex_lock(&j->mu);
+            j->st.write_errors++;
+            first = !j->st.failing;
+            j->st.failing = true;
+            snprintf(j->st.error, sizeof j->st.error, "%s", strerror(err));
+            pthread_mutex_unlock(&j->mu);
+            if (first) /* not under the lock: the map's hooks wait for it */
+                cbx_log(CBX_LOG_ERROR, "journal: write failed: %s; publishes are refused until it succeeds",
+                        strerror(err));
             /* leave the file as it was before this write */
             if (ftruncate(j->fd, (off_t)j->size) != 0)
                 cbx_log(CBX_LOG_ERROR, "journal: cannot cut back a failed write: %s", strerror(errno));
@@ -403,19 +415,16 @@ static void *writer_main(void *arg)
         if (rc == 0) {
             j->size += w.len;
             j->st.writes++;
-            if (j->st.failing)
-                cbx_log(CBX_LOG_INFO, "journal: writing again");
+            again = j->st.failing;
             j->st.failing = false;
             complete(j, tickets, CBX_OK);
-        } else {
-            j->st.write_errors++;
-            if (!j->st.failing)
-                cbx_log(CBX_LOG_ERROR, "journal: write failed: %s; publishes are refused until it succeeds",
-                        strerror(err));
-            j->st.failing = true;
-            snprintf(j->st.error, sizeof j->st.error, "%s", strerror(err));
         }
         cbx_buf_reset(&w);
+        if (again) {
+            pthread_mutex_unlock(&j->mu);
+            cbx_log(CBX_LOG_INFO, "journal: writing again");
+            pthread_mutex_lock(&j->mu);
+        }
         if (rc == 0 && !j->stop) {
             pthread_mutex_unlock(&j->mu);
             maybe_compact(j);
@@ -424,7 +433,7 @@ static void *writer_main(void *arg)
             /* pace the retries of what stayed (acks, trims): a publish
              * retries at once, since it wakes the writer */
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts); /* work waits on the monotonic clock */
             ts.tv_nsec += 100000000;
             if (ts.tv_nsec >= 1000000000) {
                 ts.tv_sec++;
@@ -509,7 +518,13 @@ enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap 
     j->tickets_tail = &j->tickets;
     cbx_buf_init(&j->buf);
     pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->work, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&j->work, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     pthread_cond_init(&j->done, NULL);
     if ((rc = take_dir(j, err, errlen)) != CBX_OK ||
         (rc = cbx_j_replay(j->dirfd, j->dir, m, &j->gen, &j->st, err, errlen)) != CBX_OK) {
