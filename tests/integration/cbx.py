@@ -25,14 +25,19 @@ READY = re.compile(r"cometboxd: ready browser=(\S+) publish=(\S+) admin=(\S+)")
 
 
 class Daemon:
-    """A running cometboxd. stderr is collected in a thread into self.log."""
+    """A running cometboxd. stderr is collected in a thread into self.log.
+    With addresses=False the daemon gets only args: a config file of the
+    caller's then names the ports (127.0.0.1:0), the admin socket (self.admin)
+    and the threads mode."""
 
-    def __init__(self, *args, threads=None, tmpdir=None, wait=True):
+    def __init__(self, *args, threads=None, tmpdir=None, wait=True, addresses=True):
         self.own_tmp = tmpdir is None
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="cbx-test-")
         self.admin = os.path.join(self.tmp, "admin.sock")
-        argv = [COMETBOXD, "--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
-                "--admin-socket", self.admin, "--threads", threads or THREADS] + list(args)
+        argv = [COMETBOXD] + list(args)
+        if addresses:
+            argv[1:1] = ["--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
+                         "--admin-socket", self.admin, "--threads", threads or THREADS]
         self.proc = subprocess.Popen(argv, cwd=self.tmp, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log = ""
@@ -64,10 +69,16 @@ class Daemon:
         with self.cond:
             self.cond.notify_all()
 
-    def wait_for(self, pattern, timeout):
-        """Waits until a stderr line matches pattern (a compiled regex); returns the match or None."""
+    def mark(self):
+        """The number of stderr lines so far: wait_for(..., after=mark) looks only at later ones."""
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for(self, pattern, timeout, after=0):
+        """Waits until a stderr line (from line number after on) matches pattern (a compiled regex);
+        returns the match or None."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self.cond:
             while True:
                 while seen < len(self.lines):
