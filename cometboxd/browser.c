@@ -163,7 +163,7 @@ static enum MHD_Result not_found(struct cbx_server *s, const struct cbx_config *
                                    "(publish-listen, 127.0.0.1:1802 by default)");
     return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found",
                                demo ? "no such path; see /poll/, /stream/, /events/ and /demo"
-                                                    : "no such path; see /poll/, /stream/, /events/");
+                                    : "no such path; see /poll/, /stream/, /events/");
 }
 
 /* Appends text to b with &, <, >, " and ' escaped for HTML. */
@@ -256,7 +256,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
     };
     struct cbx_server *s = cls;
-    const struct cbx_config *cfg = cbx_settings_get(s); /* this call's config: a reload applies from the next request on */
+    const struct cbx_config *cfg = cbx_settings_get(s); /* this call's config (docs/THREADS.md) */
     enum MHD_Result ret;
     const char *origin;
 

@@ -53,7 +53,6 @@ static void clock_unlink(struct cbx_conn *conn)
 static void clock_start(struct cbx_conn *conn, int list, int64_t span_us)
 {
     struct clock_list *l = &clock_lists[list];
-
     struct cbx_conn *after;
 
     pthread_mutex_lock(&clock_mu);
