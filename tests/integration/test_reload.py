@@ -244,6 +244,24 @@ class HeldKeepTheirConfig(ReloadTest):
         self.assertEqual((results[0][0], json.loads(results[0][2])), (200, [msg(id_, "kept", "still here")]))
 
 
+class RequestClock(ReloadTest):
+    def test_a_shorter_request_timeout_applies_to_new_connections(self):
+        self.start("request-timeout = 30\n")
+        old = socket.create_connection((self.d.bhost, self.d.bport), timeout=10)  # sends nothing
+        self.write("request-timeout = 1\n")
+        self.assertEqual(self.ctl("reload"), (0, "reloaded %s: 1 key changed, 0 need a restart\n"
+                                                 "  request-timeout: 30 -> 1\n" % self.conf, ""))
+        new = socket.create_connection((self.d.bhost, self.d.bport), timeout=10)
+        t0 = time.monotonic()
+        self.assertEqual(new.recv(100), b"")  # closed without an answer after 1 s, before the old one
+        self.assertLess(time.monotonic() - t0, 5)
+        old.setblocking(False)
+        with self.assertRaises(BlockingIOError):  # the old one keeps its 30 s
+            old.recv(100)
+        new.close()
+        old.close()
+
+
 class QueueMapAndPublishLimits(ReloadTest):
     def test_limits_apply_at_once(self):
         self.start("queue-max-messages = 10\n")
