@@ -15,8 +15,8 @@
 #include "../common/log.h"
 
 struct cbx_settings {
-    pthread_mutex_t mu;               /* serializes reloads; guards copies, ncopies; taken alone, except the
-                                         map lock under it (cbx_qmap_set_limits) */
+    pthread_mutex_t mu;               /* serializes reloads (and their log lines); guards copies, ncopies;
+                                         taken alone, except the map lock under it (cbx_qmap_set_limits) */
     struct cbx_settings_source src;   /* owned arrays; strings borrowed from argv */
     const struct cbx_config **copies; /* owned: each config a reload put in force, until exit */
     size_t ncopies;
@@ -251,17 +251,16 @@ enum cbx_err cbx_settings_reload(struct cbx_server *s, const char *who, struct c
         cbx_qmap_set_limits(s->qmap, &lim);
         cbx_log_set_level((enum cbx_log_level)put->log_level);
     }
+    log_report(who, r); /* under mu, so two reloads' reports never mix */
     pthread_mutex_unlock(&st->mu);
     free(next);
-    r->error[0] = '\0';
-    log_report(who, r);
     return CBX_OK;
 refused:
-    pthread_mutex_unlock(&st->mu);
-    free(next);
     cbx_reload_report_free(r);
     r->applied = 0;
     snprintf(r->error, sizeof r->error, "%s; the running config is unchanged", why);
     cbx_log(CBX_LOG_ERROR, "%s: reload refused: %s", who, r->error);
+    pthread_mutex_unlock(&st->mu);
+    free(next);
     return rc == CBX_ERR_NOMEM || rc == CBX_ERR_IO ? rc : CBX_ERR_INVALID;
 }
