@@ -100,5 +100,6 @@ int ctl_cmd_flush(struct ctl *c, const struct ctl_command *cmd, int argc, char *
 int ctl_cmd_publish(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 int ctl_cmd_tail(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 int ctl_cmd_ping(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
+int ctl_cmd_reload(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 
 #endif

@@ -61,6 +61,14 @@ static const struct ctl_command commands[] = {
       "line (ID QUEUE DATA; with --json the message object), until interrupted.\n"
       "A tail only watches: it acknowledges nothing and is not counted as a client.\n",
       ctl_cmd_tail },
+    { "reload", "",
+      "read the config file again; print what changed",
+      "Makes the daemon read its config file (-c) and options again, as SIGHUP does.\n"
+      "Prints the keys that changed (new requests see them; held ones keep the values\n"
+      "they started with) and those that changed in the file but need a restart\n"
+      "(they keep their running value). A file with an error changes nothing: the\n"
+      "error names the file and line, and the status is 1.\n",
+      ctl_cmd_reload },
     { "ping", "",
       "check that the daemon answers",
       "Asks the daemon for a pong and prints its version and protocol.\n",

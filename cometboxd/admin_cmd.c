@@ -1,5 +1,5 @@
 /* admin_cmd.c - the admin socket's commands (docs/ADMIN.md): one table of
- * ping, stats, queues, clients, kick, flush, publish and tail, each
+ * ping, stats, queues, clients, kick, flush, publish, tail and reload, each
  * answering one parsed request into a JSON result, and the counter samples
  * behind the rates of `stats`. Not for the connections (admin.c), tails
  * themselves (admin_tail.c) nor the line format (common/admin_proto.c). */
@@ -22,6 +22,7 @@
 #include "hold.h"
 #include "publish.h"
 #include "server.h"
+#include "settings.h"
 #include "stats.h"
 #include "transport.h"
 
@@ -462,7 +463,7 @@ static enum cbx_err cmd_flush(struct cbx_admin *a, struct cbx_admin_client *c, c
 static enum cbx_err cmd_publish(struct cbx_admin *a, struct cbx_admin_client *c, const struct cbx_admin_request *r, cJSON *res,
                                 char *err, size_t errlen)
 {
-    struct cbx_pub_limits lim = { a->s->cfg.max_message_bytes };
+    struct cbx_pub_limits lim = { cbx_settings_get(a->s)->max_message_bytes };
     struct cbx_pub_batch batch = { 0 };
     const cJSON *data = cbx_admin_arg(r, "data");
     const char *queue;
@@ -513,6 +514,52 @@ out:
     return rc;
 }
 
+/* Reads the config files and options again (settings.c): the result says
+ * which keys changed and which need a restart; a refusal is the error. */
+static enum cbx_err cmd_reload(struct cbx_admin *a, struct cbx_admin_client *c, const struct cbx_admin_request *r,
+                               cJSON *res, char *err, size_t errlen)
+{
+    struct cbx_reload_report rep;
+    char who[64];
+    cJSON *files, *changed, *restart;
+    enum cbx_err rc;
+    bool ok = true;
+
+    (void)r;
+    snprintf(who, sizeof who, "admin (uid %ld pid %ld)", c->uid, c->pid);
+    if ((rc = cbx_settings_reload(a->s, who, &rep)) != CBX_OK) {
+        snprintf(err, errlen, "%s", rep.error);
+        return rc;
+    }
+    files = cJSON_AddArrayToObject(res, "files");
+    changed = cJSON_AddArrayToObject(res, "changed");
+    restart = cJSON_AddArrayToObject(res, "restart");
+    ok = files != NULL && changed != NULL && restart != NULL;
+    for (size_t i = 0; i < rep.nfiles && ok; i++) {
+        cJSON *f = cJSON_CreateString(rep.files[i]);
+        if (f == NULL || !cJSON_AddItemToArray(files, f)) {
+            cJSON_Delete(f);
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < rep.nitems && ok; i++) {
+        const struct cbx_reload_item *it = &rep.items[i];
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL || !cJSON_AddItemToArray(it->restart ? restart : changed, o)) {
+            cJSON_Delete(o);
+            ok = false;
+            break;
+        }
+        jstr(o, "key", it->key, &ok);
+        jstr(o, "old", it->old_text, &ok);
+        jstr(o, "new", it->new_text, &ok);
+        if (it->max_text != NULL)
+            jstr(o, "max", it->max_text, &ok);
+    }
+    cbx_reload_report_free(&rep);
+    return ok ? CBX_OK : nomem(err, errlen); /* reloaded all the same: the log says what changed */
+}
+
 static const char *const args_none[] = { NULL };
 static const char *const args_queues[] = { "pattern", "limit", NULL };
 static const char *const args_clients[] = { "queue", "limit", NULL };
@@ -534,6 +581,7 @@ static const struct command {
     { "flush", args_flush, cmd_flush },
     { "publish", args_publish, cmd_publish },
     { "tail", args_tail, cbx_admin_tail_cmd },
+    { "reload", args_none, cmd_reload },
 };
 
 /* Answers one request line (without its newline) into c->out. */

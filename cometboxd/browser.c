@@ -18,15 +18,16 @@
 #include "http.h"
 #include "limits.h"
 #include "server.h"
+#include "settings.h"
 #include "transport.h"
 
 static struct cbx_req done_marker; /* answered; nothing to do at completion */
 static struct cbx_req seen_marker; /* headers in, answered at the next call */
 
 /* The value for Access-Control-Allow-Origin, or NULL. */
-static const char *cors_allowed(struct cbx_server *s, struct MHD_Connection *c)
+static const char *cors_allowed(const struct cbx_config *cfg, struct MHD_Connection *c)
 {
-    return cbx_cors_allowed(s->cfg.cors_origins, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+    return cbx_cors_allowed(cfg->cors_origins, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
 }
 
 /* For a request whose origin is not allowed: whether it comes from another
@@ -77,8 +78,8 @@ static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *
     return cbx_http_error_cors(c, origin, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
 }
 
-static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c, enum cbx_transport t,
-                                  const char *queues, const char *origin, void **con_cls)
+static enum MHD_Result start_hold(struct cbx_server *s, const struct cbx_config *cfg, struct MHD_Connection *c,
+                                  enum cbx_transport t, const char *queues, const char *origin, void **con_cls)
 {
     struct cbx_hold_params p;
     char why[256];
@@ -92,7 +93,8 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     memset(&p, 0, sizeof p);
     p.transport = t;
     p.origin = origin;
-    p.timeout = s->cfg.hold_timeout;
+    p.cfg = cfg;
+    p.timeout = cfg->hold_timeout;
     if (t == CBX_T_SSE) {
         const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         if (last != NULL && last[0] != '\0') {
@@ -110,8 +112,8 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
         uint64_t v;
         if (t != CBX_T_POLL)
             return bad_request(s, c, origin, "timeout applies to /poll only");
-        if (!cbx_id_parse(timeout, &v) || v > (uint64_t)s->cfg.hold_timeout_max) {
-            snprintf(why, sizeof why, "timeout must be 0 to %ld seconds", s->cfg.hold_timeout_max);
+        if (!cbx_id_parse(timeout, &v) || v > (uint64_t)cfg->hold_timeout_max) {
+            snprintf(why, sizeof why, "timeout must be 0 to %ld seconds", cfg->hold_timeout_max);
             return bad_request(s, c, origin, why);
         }
         p.timeout = (long)v;
@@ -119,13 +121,13 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
     /* last, so no error path above has names to free; the hold takes them */
     if (cbx_qlist_parse(queues, &p.queues, why, sizeof why) != CBX_OK)
         return bad_request(s, c, origin, why);
-    if (p.queues.n > (size_t)s->cfg.max_queues_per_request) {
+    if (p.queues.n > (size_t)cfg->max_queues_per_request) {
         cbx_qlist_free(&p.queues);
-        snprintf(why, sizeof why, "more than %ld queues (max-queues-per-request)", s->cfg.max_queues_per_request);
+        snprintf(why, sizeof why, "more than %ld queues (max-queues-per-request)", cfg->max_queues_per_request);
         return bad_request(s, c, origin, why);
     }
-    if (s->cfg.subscribe_auth == CBX_AUTH_TOKEN &&
-        cbx_token_check(s->cfg.subscribe_secret, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
+    if (cfg->subscribe_auth == CBX_AUTH_TOKEN &&
+        cbx_token_check(cfg->subscribe_secret, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
                         &p.queues, cbx_now_real_us() / 1000000, why, sizeof why) != CBX_OK) {
         cbx_qlist_free(&p.queues);
         cbx_refuse(s, CBX_REFUSE_SUBSCRIBE_AUTH);
@@ -136,12 +138,13 @@ static enum MHD_Result start_hold(struct cbx_server *s, struct MHD_Connection *c
 
 /* Points whoever reached the wrong place to the right one: a publish sent
  * to the browser port, the bare address of a daemon that serves the demo. */
-static enum MHD_Result not_found(struct cbx_server *s, struct MHD_Connection *c, const char *url, const char *method,
-                                 const char *origin)
+static enum MHD_Result not_found(struct cbx_server *s, const struct cbx_config *cfg, struct MHD_Connection *c,
+                                 const char *url, const char *method, const char *origin)
 {
     static const char demo_path[] = "/demo";
+    bool demo = cfg->demo && s->demo_page.len > 0;
 
-    if (strcmp(url, "/") == 0 && s->demo_page.len > 0 &&
+    if (strcmp(url, "/") == 0 && demo &&
         (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         enum MHD_Result ret;
@@ -159,8 +162,8 @@ static enum MHD_Result not_found(struct cbx_server *s, struct MHD_Connection *c,
                                    "this is the browser port; publish with POST /publish on the publish port "
                                    "(publish-listen, 127.0.0.1:1802 by default)");
     return cbx_http_error_cors(c, origin, MHD_HTTP_NOT_FOUND, "not_found",
-                               s->demo_page.len > 0 ? "no such path; see /poll/, /stream/, /events/ and /demo"
-                                                    : "no such path; see /poll/, /stream/, /events/");
+                               demo ? "no such path; see /poll/, /stream/, /events/ and /demo"
+                                    : "no such path; see /poll/, /stream/, /events/");
 }
 
 /* Appends text to b with &, <, >, " and ' escaped for HTML. */
@@ -184,8 +187,8 @@ int cbx_browser_demo_prepare(struct cbx_server *s)
     const char *p = cbx_embedded_demo.data, *end = p + cbx_embedded_demo.len;
     struct cbx_buf b;
 
-    if (!s->cfg.demo || cbx_embedded_demo.len == 0)
-        return 0;
+    if (cbx_embedded_demo.len == 0)
+        return 0; /* made whether demo is on or not: a reload may turn it on */
     cbx_buf_init(&b);
     while (p < end) {
         const char *at = memchr(p, '@', (size_t)(end - p));
@@ -217,7 +220,8 @@ int cbx_browser_demo_prepare(struct cbx_server *s)
 /* Lets a connection in at its first request, against max-connections and
  * max-connections-per-ip. Returns true to go on; false when it answered the
  * request with a refusal (in *answer), which also closes the connection. */
-static bool admit(struct cbx_server *s, struct MHD_Connection *c, const char *origin, enum MHD_Result *answer)
+static bool admit(struct cbx_server *s, const struct cbx_config *cfg, struct MHD_Connection *c, const char *origin,
+                  enum MHD_Result *answer)
 {
     struct cbx_conn *conn = cbx_conn_of(c);
 
@@ -227,13 +231,13 @@ static bool admit(struct cbx_server *s, struct MHD_Connection *c, const char *or
     }
     if (conn->admitted)
         return true;
-    if (!cbx_take_slot(&s->admitted, (uint64_t)s->cfg.max_connections)) {
+    if (!cbx_take_slot(&s->admitted, (uint64_t)cfg->max_connections)) {
         cbx_refuse(s, CBX_REFUSE_CONNECTIONS);
         *answer = cbx_http_refuse(c, origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                                   "too many connections (max-connections)");
         return false;
     }
-    if (!cbx_ips_admit(conn->ip, (uint64_t)s->cfg.max_connections_per_ip)) {
+    if (!cbx_ips_admit(conn->ip, (uint64_t)cfg->max_connections_per_ip)) {
         atomic_fetch_sub(&s->admitted, 1);
         cbx_refuse(s, CBX_REFUSE_PER_IP);
         *answer = cbx_http_refuse(c, origin, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
@@ -252,6 +256,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
     };
     struct cbx_server *s = cls;
+    const struct cbx_config *cfg = cbx_settings_get(s); /* this call's config (docs/THREADS.md) */
     enum MHD_Result ret;
     const char *origin;
 
@@ -263,7 +268,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
      * refusal wants). */
     if (*con_cls == NULL) {
         *con_cls = &done_marker;
-        if (!admit(s, c, cors_allowed(s, c), &ret))
+        if (!admit(s, cfg, c, cors_allowed(cfg, c), &ret))
             return ret;
         *con_cls = &seen_marker;
         return MHD_YES;
@@ -276,7 +281,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
     }
     *con_cls = &done_marker;
     cbx_conn_request_in(c);
-    origin = cors_allowed(s, c);
+    origin = cors_allowed(cfg, c);
     if (strcmp(method, "OPTIONS") == 0)
         return answer_preflight(c, origin);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -291,7 +296,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
                 return cbx_http_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "this page's origin is not in cors-origins");
             }
             *con_cls = NULL;
-            ret = start_hold(s, c, routes[i].t, url + plen, origin, con_cls);
+            ret = start_hold(s, cfg, c, routes[i].t, url + plen, origin, con_cls);
             if (*con_cls == NULL)
                 *con_cls = &done_marker;
             return ret;
@@ -311,10 +316,10 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
             }
         }
     }
-    if (strcmp(url, "/demo") == 0 && s->demo_page.len > 0) {
+    if (strcmp(url, "/demo") == 0 && cfg->demo && s->demo_page.len > 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
             return cbx_http_not_allowed(c, origin, method, "GET, OPTIONS");
         return answer_static(c, &s->demo_page);
     }
-    return not_found(s, c, url, method, origin);
+    return not_found(s, cfg, c, url, method, origin);
 }

@@ -13,14 +13,18 @@
 #include <sys/socket.h>
 
 #include "../common/log.h"
-#include "limits.h"
 #include "../common/qmap.h"
 #include "limits.h"
 #include "server.h"
+#include "settings.h"
 
 /* The header clock: connections waiting for a request's headers, on two
- * lists, each in deadline order because each adds one fixed span to the
- * time a connection joins it. */
+ * lists, each in deadline order. Each adds one span to the time a
+ * connection joins it, fixed until a reload changes request-timeout: a
+ * connection joins at the tail, or, when a reload shortened the span,
+ * before the ones that joined earlier with the longer span (a walk back
+ * from the tail that ends at once unless a reload shortened it in the last
+ * span). */
 enum { CLOCK_NONE, CLOCK_FRESH, CLOCK_KEPT };
 struct clock_list {
     struct cbx_conn *head, *tail;
@@ -49,17 +53,24 @@ static void clock_unlink(struct cbx_conn *conn)
 static void clock_start(struct cbx_conn *conn, int list, int64_t span_us)
 {
     struct clock_list *l = &clock_lists[list];
+    struct cbx_conn *after;
 
     pthread_mutex_lock(&clock_mu);
     clock_unlink(conn);
     conn->deadline_us = cbx_now_mono_us() + span_us;
     conn->clist = list;
-    conn->cprev = l->tail;
-    if (l->tail != NULL)
-        l->tail->cnext = conn;
+    for (after = l->tail; after != NULL && after->deadline_us > conn->deadline_us; after = after->cprev)
+        ;
+    conn->cprev = after;
+    conn->cnext = after != NULL ? after->cnext : l->head;
+    if (conn->cprev != NULL)
+        conn->cprev->cnext = conn;
     else
         l->head = conn;
-    l->tail = conn;
+    if (conn->cnext != NULL)
+        conn->cnext->cprev = conn;
+    else
+        l->tail = conn;
     pthread_mutex_unlock(&clock_mu);
 }
 
@@ -93,7 +104,8 @@ void cbx_conn_request_in(struct MHD_Connection *c)
 void cbx_conn_request_done(struct cbx_server *s, struct MHD_Connection *c)
 {
     struct cbx_conn *conn = context_of(c);
-    long span = s->cfg.request_timeout > s->cfg.idle_timeout ? s->cfg.request_timeout : s->cfg.idle_timeout;
+    long request_timeout = cbx_settings_get(s)->request_timeout, idle_timeout = s->cfg.idle_timeout; /* restart-only */
+    long span = request_timeout > idle_timeout ? request_timeout : idle_timeout;
 
     if (conn != NULL)
         clock_start(conn, CLOCK_KEPT, (int64_t)span * 1000000);
@@ -153,7 +165,7 @@ static struct cbx_conn *conn_open(struct cbx_server *s, struct MHD_Connection *c
     if (conn == NULL)
         return NULL;
     conn->fd = ci != NULL ? ci->connect_fd : -1;
-    clock_start(conn, CLOCK_FRESH, (int64_t)s->cfg.request_timeout * 1000000);
+    clock_start(conn, CLOCK_FRESH, (int64_t)cbx_settings_get(s)->request_timeout * 1000000);
     return conn;
 }
 

@@ -145,8 +145,8 @@ static bool produce_poll(struct cbx_hold *h)
         return false;
     }
     cbx_qmap_unsubscribe(s->qmap, &h->w); /* nothing more may land in the inbox */
-    scratch = scratch_get(stackbuf, (size_t)s->cfg.max_batch);
-    n = scratch ? cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &flags) : 0;
+    scratch = scratch_get(stackbuf, (size_t)h->cfg->max_batch);
+    n = scratch ? cbx_waiter_take(&h->w, scratch, (size_t)h->cfg->max_batch, &flags) : 0;
     h->finished = true;
     if (scratch == NULL || (flags & CBX_W_GONE)) {
         h->failed = true;
@@ -174,8 +174,7 @@ static bool produce_poll(struct cbx_hold *h)
 /* Stream and SSE: a first line at once, then a line per batch. */
 static bool produce_stream(struct cbx_hold *h)
 {
-    struct cbx_server *s = h->srv;
-    struct cbx_msg *stackbuf[SCRATCH_STACK], **scratch = scratch_get(stackbuf, (size_t)s->cfg.max_batch);
+    struct cbx_msg *stackbuf[SCRATCH_STACK], **scratch = scratch_get(stackbuf, (size_t)h->cfg->max_batch);
     size_t before = h->out.len;
     unsigned flags = 0, f;
     size_t n;
@@ -188,12 +187,12 @@ static bool produce_stream(struct cbx_hold *h)
         h->started = true;
         if (h->transport == CBX_T_SSE)
             cbx_tr_retry(&h->out, 3000 + (unsigned)(hold_client_id(h) * 2654435761u % 2001));
-        n = cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &flags);
+        n = cbx_waiter_take(&h->w, scratch, (size_t)h->cfg->max_batch, &flags);
         if (n > 0 || h->w.n_gaps > 0 || h->transport == CBX_T_STREAM)
             cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
         note_sent(h, scratch, n);
     }
-    while ((n = cbx_waiter_take(&h->w, scratch, (size_t)s->cfg.max_batch, &f)) > 0 || f != 0) {
+    while ((n = cbx_waiter_take(&h->w, scratch, (size_t)h->cfg->max_batch, &f)) > 0 || f != 0) {
         flags |= f;
         if (n > 0)
             cbx_tr_batch(&h->out, h->transport, NULL, 0, scratch, n);
@@ -215,7 +214,7 @@ static bool produce_stream(struct cbx_hold *h)
     if ((flags & CBX_W_HEARTBEAT) && h->out.len == before && !h->finished)
         cbx_tr_heartbeat(&h->out, h->transport);
     h->written += h->out.len - before;
-    if (h->written >= s->cfg.stream_max_bytes)
+    if (h->written >= h->cfg->stream_max_bytes)
         h->finished = true;
     if (!h->out.ok) {
         h->finished = h->failed = true; /* out of memory: drop it, the client resumes by id */
@@ -383,17 +382,18 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     h->req.completed = hold_completed;
     h->req.resumed = p->transport == CBX_T_POLL ? hold_resumed : NULL;
     h->srv = s;
+    h->cfg = p->cfg;
     h->transport = p->transport;
     h->conn = c;
     h->since_real_us = cbx_now_real_us();
-    h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : s->cfg.stream_max_age) * 1000000;
+    h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : h->cfg->stream_max_age) * 1000000;
     atomic_init(&h->last_write_us, now);
     atomic_init(&h->cursor, p->has_since ? p->since : 0);
     h->w.queues = p->queues; /* the hold owns the names now */
     p->queues.buf = NULL;
     h->w.one_shot = p->transport == CBX_T_POLL;
     h->w.ack_on_deliver = p->transport != CBX_T_POLL;
-    h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)s->cfg.queue_max_messages * p->queues.n;
+    h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)h->cfg->queue_max_messages * p->queues.n;
     if (s->cfg.threads == CBX_THREADS_POOL) {
         h->w.wake = wake_pool;
         h->home = cbx_pool_current(); /* a connection stays on its pool thread */
@@ -408,7 +408,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
 
     cbx_hold_reg_add(s, h); /* before subscribing, so a stop signals it */
     rc = cbx_qmap_subscribe(s->qmap, &h->w, p->has_since, p->since,
-                            p->transport == CBX_T_POLL ? (size_t)s->cfg.max_batch : SIZE_MAX,
+                            p->transport == CBX_T_POLL ? (size_t)h->cfg->max_batch : SIZE_MAX,
                             p->transport != CBX_T_POLL);
     if (rc != CBX_OK) {
         cbx_hold_reg_remove(s, h);

@@ -22,6 +22,8 @@ struct cbx_hold {
     struct cbx_req req;        /* first: libmicrohttpd's con_cls points here */
     struct cbx_waiter w;       /* what the queue map sees */
     struct cbx_server *srv;
+    const struct cbx_config *cfg; /* the config in force when it started (immutable, valid until exit): a
+                                     reload does not change a held request */
     enum cbx_transport transport;
     struct MHD_Connection *conn;
     const char *origin;        /* Access-Control-Allow-Origin to send, or NULL; valid for the request */

@@ -170,15 +170,13 @@ void cbx_hold_wait_unparked(struct cbx_server *s)
 
 void cbx_hold_tick(struct cbx_server *s, int64_t now)
 {
-    int64_t beat = s->cfg.heartbeat * 1000000;
-
     pthread_mutex_lock(&s->reg_mu);
     for (size_t i = 0; i < s->reg_nbuckets; i++) {
         for (struct cbx_hold *h = s->reg_buckets[i]; h != NULL; h = h->reg_next) {
             if (!h->deadline_signalled && now >= h->deadline_us) {
                 h->deadline_signalled = true;
                 cbx_waiter_signal(&h->w, h->transport == CBX_T_POLL ? CBX_W_TIMEOUT : CBX_W_MAXAGE, NULL);
-            } else if (h->transport != CBX_T_POLL && now - atomic_load(&h->last_write_us) >= beat) {
+            } else if (h->transport != CBX_T_POLL && now - atomic_load(&h->last_write_us) >= h->cfg->heartbeat * 1000000) {
                 atomic_store(&h->last_write_us, now);
                 cbx_waiter_signal(&h->w, CBX_W_HEARTBEAT, NULL);
             }

@@ -1,5 +1,6 @@
 /* main.c - cometboxd start-up and shutdown: options and config, limits,
- * listeners, the ready line, and a graceful stop on SIGTERM/SIGINT.
+ * listeners, the ready line, a config reload on SIGHUP and a graceful stop
+ * on SIGTERM/SIGINT.
  * Signals are blocked in every thread and taken here with sigwait(), so no
  * signal handler runs at all. */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "reaper.h"
 #include "serve.h"
 #include "server.h"
+#include "settings.h"
 
 static void usage(FILE *out)
 {
@@ -37,7 +39,9 @@ static void usage(FILE *out)
             "                             seconds (default 3600), signed with subscribe-secret\n"
             "  -h, --help                 this text\n"
             "  -V, --version              print the version\n\n"
-            "Every config key is also an option (--KEY VALUE or --KEY=VALUE):\n");
+            "Every config key is also an option (--KEY VALUE or --KEY=VALUE). SIGHUP or\n"
+            "`cometboxctl reload` reads the files and options again; a key marked \"needs\n"
+            "a restart\" keeps its value until a restart:\n");
     cbx_config_print_help(out);
 }
 
@@ -70,25 +74,20 @@ static int make_token(const struct cbx_config *cfg, const char *queues, const ch
     return 0;
 }
 
-/* Reads the options; returns -1 to go on, or an exit code. */
-static int parse_args(int argc, char **argv, struct cbx_config *cfg)
+/* Reads the options into src (the -c files and the --KEY VALUE options,
+ * which a reload reads again) and the config they make into cfg; returns
+ * -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, struct cbx_settings_source *src, struct cbx_config *cfg)
 {
-    char err[700];
+    char err[800];
     bool print = false;
     const char *token_queues = NULL, *token_ttl = "3600";
 
-    /* the config file first, so options override it */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "cometboxd: %s needs a file name\n", argv[i]);
-                return 2;
-            }
-            if (cbx_config_load(cfg, argv[++i], err, sizeof err) != CBX_OK) {
-                fprintf(stderr, "cometboxd: config %s\n", err);
-                return 2;
-            }
-        }
+    src->files = calloc((size_t)argc, sizeof *src->files);
+    src->opts = calloc((size_t)argc, sizeof *src->opts);
+    if (src->files == NULL || src->opts == NULL) {
+        fprintf(stderr, "cometboxd: out of memory\n");
+        return 1;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -96,7 +95,11 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
         const char *value;
 
         if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            i++;
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cometboxd: %s needs a file name\n", a);
+                return 2;
+            }
+            src->files[src->nfiles++] = argv[++i];
             continue;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -149,10 +152,12 @@ static int parse_args(int argc, char **argv, struct cbx_config *cfg)
             fprintf(stderr, "cometboxd: --%s needs a value\n", key);
             return 2;
         }
-        if (cbx_config_set(cfg, key, value, err, sizeof err) != CBX_OK) {
-            fprintf(stderr, "cometboxd: option %s\n", err);
-            return 2;
-        }
+        src->opts[src->nopts++] = (struct cbx_settings_opt){ a, value };
+    }
+    /* the files first, then the options over them: what a reload does again */
+    if (cbx_settings_read(src, cfg, err, sizeof err) != CBX_OK) {
+        fprintf(stderr, "cometboxd: %s\n", err);
+        return 2;
     }
     if (print) {
         cbx_config_write(cfg, stdout);
@@ -182,17 +187,9 @@ static void raise_nofile(void)
 
 static int start(struct cbx_server *s, char *err, size_t errlen)
 {
-    struct cbx_qmap_limits lim = {
-        .queue_max_messages = (size_t)s->cfg.queue_max_messages,
-        .queue_max_bytes = s->cfg.queue_max_bytes,
-        .max_queues = (size_t)s->cfg.max_queues,
-        .max_waiters_per_queue = (size_t)s->cfg.max_waiters_per_queue,
-        .max_total_bytes = s->cfg.max_total_bytes,
-        .max_total_messages = (size_t)s->cfg.max_total_messages,
-        .retain_acked_us = (int64_t)s->cfg.retain_acked * 1000000,
-        .message_ttl_us = (int64_t)s->cfg.message_ttl * 1000000,
-    };
+    struct cbx_qmap_limits lim;
 
+    cbx_settings_qmap_limits(cbx_settings_get(s), &lim);
     s->qmap = cbx_qmap_create(&lim);
     s->ips = cbx_ips_create();
     if (s->qmap != NULL && s->cfg.state_dir[0] != '\0') {
@@ -262,30 +259,38 @@ static void stop(struct cbx_server *s, const char *sig)
     cbx_ips_destroy(s->ips);
     free(s->reg_buckets);
     free((char *)s->demo_page.data);
+    cbx_settings_destroy(s); /* no thread reads the config any more */
 }
 
 int main(int argc, char **argv)
 {
     static struct cbx_server srv;
     struct cbx_server *s = &srv;
+    struct cbx_settings_source src = { 0 };
+    struct cbx_reload_report report;
     char err[700];
     sigset_t sigs;
     int sig, rc;
 
-    cbx_config_defaults(&s->cfg);
-    rc = parse_args(argc, argv, &s->cfg);
-    if (rc >= 0)
+    rc = parse_args(argc, argv, &src, &s->cfg);
+    if (rc < 0 && cbx_settings_init(s, &src) != 0) {
+        fprintf(stderr, "cometboxd: out of memory\n");
+        rc = 1;
+    }
+    if (rc >= 0) {
+        free(src.files);
+        free(src.opts);
         return rc;
-    cbx_log_set_level((enum cbx_log_level)s->cfg.log_level);
+    }
     s->browser_fd = s->publish_fd = -1;
     s->started_real_us = cbx_now_real_us();
 
-    /* block the stop signals in every thread; this one takes them with sigwait */
+    /* block the stop and reload signals in every thread; this one takes them with sigwait */
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP); /* its default action would kill the daemon */
+    sigaddset(&sigs, SIGHUP); /* reload */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_nofile();
 
@@ -305,7 +310,8 @@ int main(int argc, char **argv)
             continue;
         if (sig != SIGHUP)
             break;
-        cbx_log(CBX_LOG_WARN, "SIGHUP: reloading the config is not supported yet; ignored (restart to apply changes)");
+        cbx_settings_reload(s, "SIGHUP", &report); /* logs what it did, or why it refused */
+        cbx_reload_report_free(&report);
     }
     stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     cbx_log(CBX_LOG_INFO, "stopped");

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "server.h"
+#include "settings.h"
 
 enum body_type { BODY_XML, BODY_JSON };
 
@@ -140,7 +141,8 @@ static enum MHD_Result answer_ids(struct cbx_server *s, struct MHD_Connection *c
 
 static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c, struct publish_ctx *p)
 {
-    struct cbx_pub_limits lim = { s->cfg.max_message_bytes };
+    const struct cbx_config *cfg = cbx_settings_get(s);
+    struct cbx_pub_limits lim = { cfg->max_message_bytes };
     struct cbx_pub_batch batch = { 0 };
     char detail[512];
     uint64_t *ids = NULL;
@@ -148,7 +150,7 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
     enum MHD_Result ret;
 
     if (p->too_large) {
-        snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
+        snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", cfg->max_publish_bytes);
         return fail(s, c, CBX_REFUSE_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
     }
     detail[0] = '\0';
@@ -195,6 +197,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
                                     void **con_cls)
 {
     struct cbx_server *s = cls;
+    const struct cbx_config *cfg = cbx_settings_get(s); /* this call's config (docs/THREADS.md) */
     struct publish_ctx *p = *con_cls;
     const char *ct, *cl;
 
@@ -220,12 +223,12 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
             count_refusal(s, CBX_REFUSE_BAD_REQUEST);
             return cbx_http_not_allowed(c, NULL, method, "POST");
         }
-        if (s->cfg.publish_secret[0] != '\0') {
+        if (cfg->publish_secret[0] != '\0') {
             const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
             if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
                 return fail(s, c, CBX_REFUSE_PUBLISH_AUTH, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                             "this publish port needs the header Authorization: Bearer <publish-secret>");
-            if (!cbx_secret_equal(auth + 7, s->cfg.publish_secret))
+            if (!cbx_secret_equal(auth + 7, cfg->publish_secret))
                 return fail(s, c, CBX_REFUSE_PUBLISH_AUTH, MHD_HTTP_FORBIDDEN, "forbidden", "wrong publish secret");
         }
         ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -234,9 +237,9 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
             return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                         "Content-Type must be application/xml, text/xml or application/json");
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg.max_publish_bytes) {
+        if (cl != NULL && strtoull(cl, NULL, 10) > cfg->max_publish_bytes) {
             char detail[128];
-            snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", s->cfg.max_publish_bytes);
+            snprintf(detail, sizeof detail, "body over max-publish-bytes (%zu)", cfg->max_publish_bytes);
             return fail(s, c, CBX_REFUSE_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", detail);
         }
         p = calloc(1, sizeof *p);
@@ -276,7 +279,7 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
     }
     if (*upload_data_size > 0) {
         if (!p->too_large) {
-            if (p->body.len + *upload_data_size > s->cfg.max_publish_bytes) {
+            if (p->body.len + *upload_data_size > cfg->max_publish_bytes) {
                 p->too_large = true;
                 cbx_buf_free(&p->body);
             } else {

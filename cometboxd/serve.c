@@ -15,6 +15,7 @@
 #include "http.h"
 #include "pool.h"
 #include "server.h"
+#include "settings.h"
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -83,8 +84,9 @@ static int start_pool(struct cbx_server *s, MHD_AccessHandlerCallback browser, M
                       char *err, size_t errlen)
 {
     unsigned n = pool_threads(s);
-    /* libmicrohttpd's limit sits above ours, so the extra connections get a 503, not a reset */
-    unsigned blimit = ((unsigned)s->cfg.max_connections + 64 + n - 1) / n;
+    /* libmicrohttpd's limit sits above ours, so the extra connections get a 503, not a reset; a
+     * reload may lower ours (max-connections), never raise it above this */
+    unsigned blimit = ((unsigned)cbx_settings_started(s)->max_connections + 64 + n - 1) / n;
     unsigned plimit = ((unsigned)s->cfg.publish_max_connections + n - 1) / n;
 
     s->pool = cbx_pool_create(n);
@@ -125,7 +127,7 @@ int cbx_serve_start(struct cbx_server *s, MHD_AccessHandlerCallback browser, MHD
 {
     if (s->cfg.threads == CBX_THREADS_POOL)
         return start_pool(s, browser, publish, err, errlen);
-    s->browser = start_daemon(s, s->browser_fd, (unsigned)s->cfg.max_connections + 64, true, browser);
+    s->browser = start_daemon(s, s->browser_fd, (unsigned)cbx_settings_started(s)->max_connections + 64, true, browser);
     if (s->browser == NULL) {
         snprintf(err, errlen, "libmicrohttpd would not start the browser listener");
         return -1;

@@ -24,6 +24,7 @@ struct cbx_hold;
 struct cbx_pool;
 struct cbx_ip_table;
 struct cbx_journal;
+struct cbx_settings;
 
 /* Every reason cometboxd refuses a request; counted in stats and /metrics. */
 enum cbx_refusal {
@@ -54,7 +55,16 @@ struct cbx_counters {
 };
 
 struct cbx_server {
-    struct cbx_config cfg;        /* read-only after start */
+    /* The config read at start: read-only after start. Read only its
+     * restart-only keys here; the reloadable ones come from the config in
+     * force, cbx_settings_get() (settings.h; docs/THREADS.md, "The config
+     * in force"). scripts/check-layout.py checks it. */
+    struct cbx_config cfg;
+    /* The config in force: &cfg, or an immutable copy a reload made (kept
+     * until exit). Written by settings.c only, with release; read with
+     * acquire through cbx_settings_get(). */
+    _Atomic(const struct cbx_config *) live;
+    struct cbx_settings *settings; /* owned; where the config comes from, and the copies (settings.c) */
     struct cbx_qmap *qmap;        /* owned */
     struct cbx_journal *journal;  /* owned; NULL without a state-dir */
     struct MHD_Daemon *browser;   /* threads = per-connection: owned; pool mode: NULL (see pool) */

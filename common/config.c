@@ -11,20 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "log.h"
-
-enum key_type { KT_STR, KT_ADDR, KT_INT, KT_SIZE, KT_SECS, KT_BOOL, KT_ENUM, KT_MODE };
-
-struct key {
-    const char *name;
-    enum key_type type;
-    size_t offset;
-    size_t size;              /* KT_STR: buffer size */
-    long long min, max;       /* numeric range */
-    const char *const *names; /* KT_ENUM: value names, index = value */
-    const char *def;
-    const char *help;
-};
 
 static const char *const threads_names[] = { "pool", "per-connection", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
@@ -34,95 +22,96 @@ static const char *const sync_names[] = { "always", "batch", "none", NULL };
 #define OFF(f) offsetof(struct cbx_config, f)
 #define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
 
-static const struct key keys[] = {
+const struct cbx_config_key cbx_config_keys[] = {
     { "listen", KT_ADDR, STR(listen), 0, 0, NULL, "*:1800",
-      "browser port: PORT (on *), HOST:PORT, *:PORT or [IPv6]:PORT; port 0 picks a free one" },
+      "browser port: PORT (on *), HOST:PORT, *:PORT or [IPv6]:PORT; port 0 picks a free one", KR_RESTART },
     { "publish-listen", KT_ADDR, STR(publish_listen), 0, 0, NULL, "127.0.0.1:1802",
-      "publish port, for the web application only: PORT (on 127.0.0.1) or HOST:PORT" },
+      "publish port, for the web application only: PORT (on 127.0.0.1) or HOST:PORT", KR_RESTART },
     { "admin-socket", KT_STR, STR(admin_socket), 0, 0, NULL, "/run/cometboxd.sock",
-      "path of the admin UNIX socket" },
+      "path of the admin UNIX socket", KR_RESTART },
     { "admin-socket-mode", KT_MODE, OFF(admin_socket_mode), 0, 0, 0777, NULL, "0600",
-      "permissions of the admin socket (octal)" },
+      "permissions of the admin socket (octal)", KR_RESTART },
     { "threads", KT_ENUM, OFF(threads), 0, 0, 0, threads_names, "pool",
-      "pool (pool-size threads, each with its own epoll loop; suspended responses) or per-connection (a thread per connection)" },
+      "pool (pool-size threads, each with its own epoll loop; suspended responses) or per-connection (a thread per connection)", KR_RESTART },
     { "pool-size", KT_INT, OFF(pool_size), 0, 0, 64, NULL, "0",
-      "threads in pool mode; 0 = one per core" },
+      "threads in pool mode; 0 = one per core", KR_RESTART },
     { "thread-stack", KT_SIZE, OFF(thread_stack), 0, 32768, 64LL << 20, NULL, "64k",
-      "stack size of each connection thread in per-connection mode" },
+      "stack size of each connection thread in per-connection mode", KR_RESTART },
     { "max-connections", KT_INT, OFF(max_connections), 0, 1, 1000000, NULL, "18000",
-      "browser connections at once; more get 503" },
+      "browser connections at once; more get 503", KR_LOWER },
     { "publish-max-connections", KT_INT, OFF(publish_max_connections), 0, 1, 100000, NULL, "512",
-      "publish connections at once" },
+      "publish connections at once", KR_RESTART },
     { "connection-memory", KT_SIZE, OFF(connection_memory), 0, 4096, 1LL << 20, NULL, "8k",
-      "memory pool of each connection (holds its request headers)" },
+      "memory pool of each connection (holds its request headers)", KR_RESTART },
     { "hold-timeout", KT_SECS, OFF(hold_timeout), 0, 0, 3600, NULL, "25",
-      "seconds a long-poll is held when it names no timeout" },
+      "seconds a long-poll is held when it names no timeout", KR_RELOAD },
     { "hold-timeout-max", KT_SECS, OFF(hold_timeout_max), 0, 0, 3600, NULL, "120",
-      "largest timeout= a long-poll may ask for" },
+      "largest timeout= a long-poll may ask for", KR_RELOAD },
     { "heartbeat", KT_SECS, OFF(heartbeat), 0, 1, 3600, NULL, "15",
-      "seconds of silence after which a stream gets a heartbeat line" },
+      "seconds of silence after which a stream gets a heartbeat line", KR_RELOAD },
     { "stream-max-bytes", KT_SIZE, OFF(stream_max_bytes), 0, 1024, 1LL << 30, NULL, "128k",
-      "a stream ends after writing this many bytes; the client resumes by id" },
+      "a stream ends after writing this many bytes; the client resumes by id", KR_RELOAD },
     { "stream-max-age", KT_SECS, OFF(stream_max_age), 0, 1, 86400, NULL, "300",
-      "a stream ends after this many seconds" },
+      "a stream ends after this many seconds", KR_RELOAD },
     { "retain-acked", KT_SECS, OFF(retain_acked), 0, 0, 86400, NULL, "60",
-      "seconds an acknowledged message is kept for resuming clients" },
+      "seconds an acknowledged message is kept for resuming clients", KR_RELOAD },
     { "message-ttl", KT_SECS, OFF(message_ttl), 0, 1, 30 * 86400, NULL, "3600",
-      "seconds after which any message expires" },
+      "seconds after which any message expires", KR_RELOAD },
     { "queue-max-messages", KT_INT, OFF(queue_max_messages), 0, 1, 10000000, NULL, "1000",
-      "messages a queue keeps; more drop the oldest" },
+      "messages a queue keeps; more drop the oldest", KR_RELOAD },
     { "queue-max-bytes", KT_SIZE, OFF(queue_max_bytes), 0, 1024, 1LL << 34, NULL, "1m",
-      "bytes of messages a queue keeps; more drop the oldest" },
+      "bytes of messages a queue keeps; more drop the oldest", KR_RELOAD },
     { "max-queues", KT_INT, OFF(max_queues), 0, 1, 100000000, NULL, "1000000",
-      "queues at once; a publish that needs more gets 503" },
+      "queues at once; a publish that needs more gets 503", KR_RELOAD },
     { "max-batch", KT_INT, OFF(max_batch), 0, 1, 100000, NULL, "100",
-      "messages in one answer at most" },
+      "messages in one answer at most", KR_RELOAD },
     { "max-publish-bytes", KT_SIZE, OFF(max_publish_bytes), 0, 64, 1LL << 30, NULL, "1m",
-      "largest publish request body" },
+      "largest publish request body", KR_RELOAD },
     { "max-message-bytes", KT_SIZE, OFF(max_message_bytes), 0, 1, 1LL << 30, NULL, "64k",
-      "largest message data" },
+      "largest message data", KR_RELOAD },
     { "cors-origins", KT_STR, STR(cors_origins), 0, 0, NULL, "",
-      "origins allowed to subscribe from other sites, space-separated, or *" },
-    { "publish-secret", KT_STR, STR(publish_secret), 0, 0, NULL, "",
-      "when set, a publish needs the header Authorization: Bearer SECRET" },
+      "origins allowed to subscribe from other sites, space-separated, or *", KR_RELOAD },
+    { "publish-secret", KT_SECRET, STR(publish_secret), 0, 0, NULL, "",
+      "when set, a publish needs the header Authorization: Bearer SECRET", KR_RELOAD },
     { "subscribe-auth", KT_ENUM, OFF(subscribe_auth), 0, 0, 0, auth_names, "none",
-      "none, or token: a subscribe needs ?token= signed with subscribe-secret" },
-    { "subscribe-secret", KT_STR, STR(subscribe_secret), 0, 0, NULL, "",
-      "key of the subscriber tokens (at least 16 bytes)" },
+      "none, or token: a subscribe needs ?token= signed with subscribe-secret", KR_RELOAD },
+    { "subscribe-secret", KT_SECRET, STR(subscribe_secret), 0, 0, NULL, "",
+      "key of the subscriber tokens (at least 16 bytes)", KR_RELOAD },
     { "max-connections-per-ip", KT_INT, OFF(max_connections_per_ip), 0, 1, 1000000, NULL, "1000",
-      "browser connections from one address; more get 429" },
+      "browser connections from one address; more get 429", KR_RELOAD },
     { "max-waiters-per-queue", KT_INT, OFF(max_waiters_per_queue), 0, 1, 1000000, NULL, "20000",
-      "requests held on one queue at once; more get 429" },
+      "requests held on one queue at once; more get 429", KR_RELOAD },
     { "max-queues-per-request", KT_INT, OFF(max_queues_per_request), 0, 1, 16, NULL, "16",
-      "queues one poll or stream may name" },
+      "queues one poll or stream may name", KR_RELOAD },
     { "max-total-bytes", KT_SIZE, OFF(max_total_bytes), 0, 1024, 1LL << 40, NULL, "512m",
-      "memory budget for all stored messages; a publish beyond it gets 503" },
+      "memory budget for all stored messages; a publish beyond it gets 503", KR_RELOAD },
     { "max-total-messages", KT_INT, OFF(max_total_messages), 0, 1, 1000000000, NULL, "10000000",
-      "messages stored in all queues together; a publish beyond it gets 503" },
+      "messages stored in all queues together; a publish beyond it gets 503", KR_RELOAD },
     { "idle-timeout", KT_SECS, OFF(idle_timeout), 0, 1, 3600, NULL, "30",
-      "a connection that sends or takes nothing this long (a slow or stuck client) is closed" },
+      "a connection that sends or takes nothing this long (a slow or stuck client) is closed", KR_RESTART },
     { "request-timeout", KT_SECS, OFF(request_timeout), 0, 1, 3600, NULL, "10",
       "a connection must send a whole request (headers and body) this soon after it opens (a kept-alive "
-      "one: after its last answer, or idle-timeout when longer), else it is closed" },
+      "one: after its last answer, or idle-timeout when longer), else it is closed", KR_RELOAD },
     { "state-dir", KT_STR, STR(state_dir), 0, 0, NULL, "",
-      "directory of the journal and snapshot; empty = messages live in memory only and die with the process" },
+      "directory of the journal and snapshot; empty = messages live in memory only and die with the process", KR_RESTART },
     { "journal-sync", KT_ENUM, OFF(journal_sync), 0, 0, 0, sync_names, "batch",
       "always (fdatasync each publish before answering), batch (publishes arriving together share one "
-      "fdatasync before answering) or none (written before answering, synced by the kernel)" },
+      "fdatasync before answering) or none (written before answering, synced by the kernel)", KR_RESTART },
     { "journal-compact-size", KT_SIZE, OFF(journal_compact_size), 0, 4096, 1LL << 40, NULL, "64m",
-      "the journal is compacted into a snapshot once it is this big and twice the bytes stored" },
+      "the journal is compacted into a snapshot once it is this big and twice the bytes stored", KR_RESTART },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
-      "error, warn, info or debug" },
-    { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo" },
+      "error, warn, info or debug", KR_RELOAD },
+    { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo", KR_RELOAD },
 };
 
-#define NKEYS (sizeof keys / sizeof keys[0])
+#define NKEYS (sizeof cbx_config_keys / sizeof cbx_config_keys[0])
+const size_t cbx_config_nkeys = NKEYS;
 
-static const struct key *find_key(const char *name)
+static const struct cbx_config_key *find_key(const char *name)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return &keys[i];
+        if (strcmp(cbx_config_keys[i].name, name) == 0)
+            return &cbx_config_keys[i];
     return NULL;
 }
 
@@ -165,13 +154,13 @@ const char *cbx_config_nearest_key(const char *name)
     if (len > NEAREST_LEN_MAX)
         return NULL;
     for (size_t i = 0; i < NKEYS; i++) {
-        size_t klen = strlen(keys[i].name), d;
+        size_t klen = strlen(cbx_config_keys[i].name), d;
         if (klen > len + 2 || len > klen + 2)
             continue; /* the lengths alone are more than 2 edits apart */
-        d = edit_distance(name, keys[i].name);
+        d = edit_distance(name, cbx_config_keys[i].name);
         if (d < best_d) {
             best_d = d;
-            best = keys[i].name;
+            best = cbx_config_keys[i].name;
         }
     }
     /* a typo, not a different word: at most 2 edits, and at most one per 3 characters */
@@ -307,7 +296,7 @@ form:
 /* Stores a checked address in its normal form: a bare PORT gets the key's
  * default host (so a bare port never widens the publish port), ":PORT"
  * becomes "*:PORT". */
-static enum cbx_err set_addr(const struct key *k, char *base, const char *value, char *err, size_t errlen)
+static enum cbx_err set_addr(const struct cbx_config_key *k, char *base, const char *value, char *err, size_t errlen)
 {
     struct cbx_listen_addr a;
     char why[256], out[128];
@@ -331,7 +320,7 @@ static enum cbx_err set_addr(const struct key *k, char *base, const char *value,
 
 /* `"threads" must be pool or per-connection, not "x"`: the choices, so
  * nobody has to look them up. */
-static void enum_error(const struct key *k, const char *value, char *err, size_t errlen)
+static void enum_error(const struct cbx_config_key *k, const char *value, char *err, size_t errlen)
 {
     int n = snprintf(err, errlen, "\"%s\" must be ", k->name);
 
@@ -343,7 +332,7 @@ static void enum_error(const struct key *k, const char *value, char *err, size_t
         snprintf(err + n, errlen - (size_t)n, ", not \"%.100s\"", value);
 }
 
-static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const char *value,
+static enum cbx_err set_key(struct cbx_config *cfg, const struct cbx_config_key *k, const char *value,
                             char *err, size_t errlen)
 {
     static const long long size_mults[] = { 1024LL, 1024LL << 10, 1024LL << 20 };
@@ -353,6 +342,7 @@ static enum cbx_err set_key(struct cbx_config *cfg, const struct key *k, const c
 
     switch (k->type) {
     case KT_STR:
+    case KT_SECRET:
         if (strlen(value) >= k->size) {
             snprintf(err, errlen, "value of \"%s\" is longer than %zu bytes", k->name, k->size - 1);
             return CBX_ERR_INVALID;
@@ -428,14 +418,14 @@ void cbx_config_defaults(struct cbx_config *cfg)
 
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NKEYS; i++)
-        if (set_key(cfg, &keys[i], keys[i].def, err, sizeof err) != CBX_OK)
+        if (set_key(cfg, &cbx_config_keys[i], cbx_config_keys[i].def, err, sizeof err) != CBX_OK)
             abort(); /* a default that does not parse is a bug in this table */
 }
 
 enum cbx_err cbx_config_set(struct cbx_config *cfg, const char *key, const char *value,
                             char *err, size_t errlen)
 {
-    const struct key *k = find_key(key);
+    const struct cbx_config_key *k = find_key(key);
 
     if (k == NULL) {
         const char *near = cbx_config_nearest_key(key);
@@ -546,46 +536,58 @@ enum cbx_err cbx_config_check(const struct cbx_config *cfg, char *err, size_t er
 
 void cbx_config_print_help(FILE *out)
 {
+    static const char *const marks[] = { [KR_RESTART] = "; needs a restart", [KR_RELOAD] = "",
+                                         [KR_LOWER] = "; above its value at start needs a restart" };
+
     for (size_t i = 0; i < NKEYS; i++)
-        fprintf(out, "  --%-24s %s (default: %s)\n", keys[i].name, keys[i].help,
-                keys[i].def[0] ? keys[i].def : "\"\"");
+        fprintf(out, "  --%-24s %s (default: %s%s)\n", cbx_config_keys[i].name, cbx_config_keys[i].help,
+                cbx_config_keys[i].def[0] ? cbx_config_keys[i].def : "\"\"", marks[cbx_config_keys[i].reload]);
+}
+
+void cbx_config_key_format(const struct cbx_config *cfg, const struct cbx_config_key *k, char *out, size_t len)
+{
+    const char *base = (const char *)cfg + k->offset;
+
+    switch (k->type) {
+    case KT_STR:
+    case KT_SECRET:
+    case KT_ADDR:
+        snprintf(out, len, "%s", base);
+        break;
+    case KT_BOOL:
+        snprintf(out, len, "%s", *(const bool *)base ? "on" : "off");
+        break;
+    case KT_ENUM:
+        snprintf(out, len, "%s", k->names[*(const int *)base]);
+        break;
+    case KT_MODE:
+        snprintf(out, len, "%04lo", (unsigned long)*(const long *)base);
+        break;
+    case KT_SIZE: {
+        size_t v = *(const size_t *)base;
+        if (v != 0 && v % (1024 * 1024) == 0)
+            snprintf(out, len, "%zum", v / (1024 * 1024));
+        else if (v != 0 && v % 1024 == 0)
+            snprintf(out, len, "%zuk", v / 1024);
+        else
+            snprintf(out, len, "%zu", v);
+        break;
+    }
+    case KT_INT:
+    case KT_SECS:
+        snprintf(out, len, "%ld", *(const long *)base);
+        break;
+    }
 }
 
 void cbx_config_write(const struct cbx_config *cfg, FILE *out)
 {
-    for (size_t i = 0; i < NKEYS; i++) {
-        const struct key *k = &keys[i];
-        const char *base = (const char *)cfg + k->offset;
+    char value[sizeof cfg->cors_origins]; /* the longest value */
 
-        fprintf(out, "# %s\n", k->help);
-        switch (k->type) {
-        case KT_STR:
-        case KT_ADDR:
-            fprintf(out, base[0] ? "%s = %s\n\n" : "%s = \"%s\"\n\n", k->name, base);
-            break;
-        case KT_BOOL:
-            fprintf(out, "%s = %s\n\n", k->name, *(const bool *)base ? "on" : "off");
-            break;
-        case KT_ENUM:
-            fprintf(out, "%s = %s\n\n", k->name, k->names[*(const int *)base]);
-            break;
-        case KT_MODE:
-            fprintf(out, "%s = %04lo\n\n", k->name, (unsigned long)*(const long *)base);
-            break;
-        case KT_SIZE: {
-            size_t v = *(const size_t *)base;
-            if (v != 0 && v % (1024 * 1024) == 0)
-                fprintf(out, "%s = %zum\n\n", k->name, v / (1024 * 1024));
-            else if (v != 0 && v % 1024 == 0)
-                fprintf(out, "%s = %zuk\n\n", k->name, v / 1024);
-            else
-                fprintf(out, "%s = %zu\n\n", k->name, v);
-            break;
-        }
-        case KT_INT:
-        case KT_SECS:
-            fprintf(out, "%s = %ld\n\n", k->name, *(const long *)base);
-            break;
-        }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cbx_config_key *k = &cbx_config_keys[i];
+
+        cbx_config_key_format(cfg, k, value, sizeof value);
+        fprintf(out, value[0] ? "# %s\n%s = %s\n\n" : "# %s\n%s = \"%s\"\n\n", k->help, k->name, value);
     }
 }

@@ -92,6 +92,36 @@ const char *cbx_config_nearest_key(const char *name);
  * token. CBX_OK, or CBX_ERR_INVALID with the broken rule in err. */
 enum cbx_err cbx_config_check(const struct cbx_config *cfg, char *err, size_t errlen);
 
+/* ---- reloads (config_reload.c) ----
+ * Each key is reloadable (a reload applies the file's value), restart-only
+ * (a reload keeps the value at start) or, for max-connections, reloadable
+ * up to its value at start; --help says which. */
+
+/* One key whose value a reload finds changed. Texts are as in a config
+ * file ("" for an empty string); a secret's non-empty value is "(hidden)". */
+struct cbx_config_change {
+    const char *key;      /* the key table's name: static */
+    bool restart;         /* needs a restart: the running value is kept */
+    const char *old_text; /* the value in force (kept when restart) */
+    const char *new_text; /* the value the file (and options) ask for */
+    const char *max_text; /* restart because a key that may only be lowered went above its value at start:
+                             that value; else NULL */
+};
+/* Called once per changed key, in table order; the texts are valid during the call only. */
+typedef void (*cbx_config_change_fn)(void *arg, const struct cbx_config_change *ch);
+
+/* For a reload: compares next (just read: defaults, files, options) with
+ * cur (in force), key by key. A key that needs a restart takes cur's value
+ * back into next, so next becomes the config to apply; start is the
+ * config at start, for the keys that may only be lowered. Calls fn (may be
+ * NULL) for each key that differs, and returns how many of them next
+ * applies (restart-only ones not counted). */
+size_t cbx_config_merge(struct cbx_config *next, const struct cbx_config *cur, const struct cbx_config *start,
+                        cbx_config_change_fn fn, void *arg);
+
+/* True when every key has the same value in a and b. */
+bool cbx_config_equal(const struct cbx_config *a, const struct cbx_config *b);
+
 /* A listen address (listen, publish-listen): PORT, HOST:PORT, *:PORT or
  * [IPV6]:PORT, HOST a numeric IPv4 address or localhost, IPV6 numeric with
  * an optional %scope, PORT 0-65535. */

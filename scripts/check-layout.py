@@ -11,6 +11,11 @@
   3. With --objects, the same for the link graph: foo -> bar when foo.o uses
      a symbol that bar.o defines (what `nm` shows).
   4. No source file of cometboxd/ or common/ is over --max-lines lines.
+  5. No file of cometboxd/ but settings.c reads a reloadable key (one not
+     marked KR_RESTART in common/config.c's key table) from the config at
+     start (`s->cfg.KEY`): it must come from the config in force,
+     cbx_settings_get() (docs/THREADS.md, "The config in force"), or a
+     reload would never reach it.
 
 It prints the graphs, then every failure (each cycle with the files that
 make its edges), and exits 1 when there is one. Not for style inside files.
@@ -177,6 +182,31 @@ def declared_functions(path):
     return names
 
 
+KEY_ENTRY = re.compile(r'\{\s*"([a-z-]+)",\s*KT_\w+,\s*(?:STR|OFF)\((\w+)\).*?\b(KR_\w+)\s*\}', re.S)
+START_READ = re.compile(r"\bcfg\.(\w+)")
+
+
+def reloadable_fields(root):
+    """{field: key} of the keys a reload changes, from common/config.c's table."""
+    with open(os.path.join(root, "common", "config.c"), encoding="utf-8") as f:
+        text = f.read()
+    return {field: key for key, field, mark in KEY_ENTRY.findall(text) if mark != "KR_RESTART"}
+
+
+def start_reads(src, fields):
+    """[(file:line, key)] where a file reads a reloadable key from the config at start."""
+    out = []
+    for name in sorted(os.listdir(src)):
+        if not name.endswith((".c", ".h")) or name == "settings.c":
+            continue
+        with open(os.path.join(src, name), encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                for field in START_READ.findall(line):
+                    if field in fields:
+                        out.append(("cometboxd/%s:%d" % (name, n), fields[field]))
+    return out
+
+
 def long_files(root, dirs, max_lines):
     out = []
     for d in dirs:
@@ -219,6 +249,15 @@ def main():
     for path, n in long_files(args.root, ("cometboxd", "common"), args.max_lines):
         failures += 1
         print("FAIL: %s has %d lines (at most %d): split it" % (path, n, args.max_lines))
+
+    fields = reloadable_fields(args.root)
+    if len(fields) < 10:
+        failures += 1
+        print("FAIL: found %d reloadable keys in common/config.c's table: has its form changed?" % len(fields))
+    for where, key in start_reads(src, fields):
+        failures += 1
+        print("FAIL: %s reads %s from the config at start; a reload changes it: read it from "
+              "cbx_settings_get()" % (where, key))
 
     print("layout: %s" % ("%d failure(s)" % failures if failures else "ok"))
     return 1 if failures else 0

@@ -28,14 +28,18 @@ class Daemon:
     """A running cometboxd. stderr is collected in a thread into self.log.
     tmpdir: run in this directory (kept at cleanup) rather than a new one, so
     a daemon can be started again on the files of a previous one; env:
-    variables added to the daemon's environment."""
+    variables added to the daemon's environment. With addresses=False the
+    daemon gets only args: a config file of the caller's then names the
+    ports (127.0.0.1:0), the admin socket (self.admin) and the threads mode."""
 
-    def __init__(self, *args, threads=None, tmpdir=None, wait=True, env=None):
+    def __init__(self, *args, threads=None, tmpdir=None, wait=True, env=None, addresses=True):
         self.own_tmp = tmpdir is None
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="cbx-test-")
         self.admin = os.path.join(self.tmp, "admin.sock")
-        argv = [COMETBOXD, "--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
-                "--admin-socket", self.admin, "--threads", threads or THREADS] + list(args)
+        argv = [COMETBOXD] + list(args)
+        if addresses:
+            argv[1:1] = ["--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
+                         "--admin-socket", self.admin, "--threads", threads or THREADS]
         e = None
         if env:
             e = dict(os.environ)
@@ -71,10 +75,16 @@ class Daemon:
         with self.cond:
             self.cond.notify_all()
 
-    def wait_for(self, pattern, timeout):
-        """Waits until a stderr line matches pattern (a compiled regex); returns the match or None."""
+    def mark(self):
+        """The number of stderr lines so far: wait_for(..., after=mark) looks only at later ones."""
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for(self, pattern, timeout, after=0):
+        """Waits until a stderr line (from line number after on) matches pattern (a compiled regex);
+        returns the match or None."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self.cond:
             while True:
                 while seen < len(self.lines):

@@ -843,19 +843,31 @@ class Docs(unittest.TestCase):
             return f.read()
 
     def test_conf_man_page_lists_every_key_with_its_default(self):
+        """... and says which keys a reload leaves as they are, as --help does."""
         from cbx import COMETBOXD
         out = subprocess.run([COMETBOXD, "--help"], capture_output=True, text=True, timeout=30).stdout
-        keys = re.findall(r"^  --([a-z-]+) +.*\(default: (.*)\)$", out, re.M)
+        keys = re.findall(r"^  --([a-z-]+) +.*\(default: (.*?)(; needs a restart|; above its value at start needs a "
+                          r"restart)?\)$", out, re.M)
         self.assertGreater(len(keys), 20)
+        self.assertGreater(len([k for k in keys if k[2]]), 10)
         page = self.read("docs", "man", "cometboxd.conf.5.scd")
-        for key, default in keys:
+        for key, default, restart in keys:
             default = "empty" if default == '""' else default.replace("*", "\\*")
-            self.assertRegex(page, r"\n\*%s\* = .*\(default: %s\)\n" % (re.escape(key), re.escape(default)), key)
+            m = re.search(r"\n\*%s\* = .*\(default: %s\)\n((?:\t.*\n)+)" % (re.escape(key), re.escape(default)), page)
+            self.assertIsNotNone(m, key)
+            text = " ".join(m.group(1).split())
+            if restart == "; needs a restart":
+                self.assertIn("Needs a restart", text, key)
+            elif restart:
+                self.assertIn("above its value at start needs a restart", text, key)
+            else:
+                self.assertNotIn("needs a restart", text.lower(), key)
 
     def test_every_command_is_documented(self):
         out = ctl(None, "--help")[1]
         names = re.findall(r"^  ([a-z]+) +\S", out, re.M)
-        self.assertEqual(names, ["stats", "queues", "clients", "kick", "flush", "publish", "tail", "ping", "help"])
+        self.assertEqual(names, ["stats", "queues", "clients", "kick", "flush", "publish", "tail", "reload", "ping",
+                                 "help"])
         page, admin = self.read("docs", "man", "cometboxctl.1.scd"), self.read("docs", "ADMIN.md")
         for name in names:
             self.assertIn("\n*%s*" % name, page)

@@ -19,7 +19,8 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("usage: cometboxd [-c FILE] [--KEY VALUE]...", out)
         self.assertRegex(out, r"--hold-timeout +seconds a long-poll is held when it names no timeout \(default: 25\)")
-        self.assertRegex(out, r"--threads +pool .*\(default: pool\)")
+        self.assertRegex(out, r"--threads +pool .*\(default: pool; needs a restart\)")
+        self.assertRegex(out, r"--max-connections +.*\(default: 18000; above its value at start needs a restart\)")
 
     def test_version(self):
         rc, out, err = run("--version")

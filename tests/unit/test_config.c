@@ -1,4 +1,5 @@
-/* test_config.c - config keys: defaults, values, errors with line numbers. */
+/* test_config.c - config keys: defaults, values, errors with line numbers,
+ * and what a reload changes (config_reload.c). */
 #include <unistd.h>
 
 #include "../../common/config.h"
@@ -197,6 +198,77 @@ static void test_write_round_trips(void)
     unlink(path);
 }
 
+/* Each change a merge reports, as "key old -> new[ restart][ max M]|". */
+static void note(void *arg, const struct cbx_config_change *ch)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 2048 - n, "%s %s -> %s%s%s%s|", ch->key, ch->old_text, ch->new_text,
+             ch->restart ? " restart" : "", ch->max_text ? " max " : "", ch->max_text ? ch->max_text : "");
+}
+
+static void test_reload_merge(void)
+{
+    struct cbx_config start, cur, next, other;
+    char seen[2048] = "", err[256];
+
+    cbx_config_defaults(&start);
+    start.max_connections = 100;
+    cur = start;
+    next = start;
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, note, seen), 0);
+    CHECK_STR(seen, "");
+    CHECK(cbx_config_equal(&next, &cur));
+
+    CHECK_INT(cbx_config_set(&next, "listen", "127.0.0.1:9", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&next, "max-connections", "200", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&next, "heartbeat", "5", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&next, "cors-origins", "http://x", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&next, "publish-secret", "abc", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&next, "idle-timeout", "40", err, sizeof err), CBX_OK);
+    CHECK(!cbx_config_equal(&next, &cur));
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, note, seen), 3);
+    CHECK_STR(seen, "listen *:1800 -> 127.0.0.1:9 restart|max-connections 100 -> 200 restart max 100|"
+                    "heartbeat 15 -> 5|cors-origins  -> http://x|publish-secret  -> (hidden)|"
+                    "idle-timeout 30 -> 40 restart|");
+    /* the restart-only keys kept their running values, the others took the new ones */
+    CHECK_STR(next.listen, "*:1800");
+    CHECK_INT(next.max_connections, 100);
+    CHECK_INT(next.idle_timeout, 30);
+    CHECK_INT(next.heartbeat, 5);
+    CHECK_STR(next.cors_origins, "http://x");
+    CHECK_STR(next.publish_secret, "abc");
+
+    /* max-connections may go down, and back up to its value at start */
+    cur = next;
+    next.max_connections = 50;
+    seen[0] = '\0';
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, note, seen), 1);
+    CHECK_STR(seen, "max-connections 100 -> 50|");
+    cur = next;
+    next.max_connections = 100;
+    seen[0] = '\0';
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, note, seen), 1);
+    CHECK_STR(seen, "max-connections 50 -> 100|");
+    /* a secret changed is hidden both ways */
+    cur = next;
+    CHECK_INT(cbx_config_set(&next, "publish-secret", "def", err, sizeof err), CBX_OK);
+    seen[0] = '\0';
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, NULL, NULL), 1);
+    CHECK_INT(cbx_config_merge(&next, &cur, &start, note, seen), 1);
+    CHECK_STR(seen, "publish-secret (hidden) -> (hidden)|");
+
+    /* values compare as values: not the bytes after a string's end, nor 1m against 1024k */
+    cbx_config_defaults(&cur);
+    cbx_config_defaults(&other);
+    CHECK_INT(cbx_config_set(&cur, "cors-origins", "http://longer.example", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&cur, "cors-origins", "http://a", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&other, "cors-origins", "http://a", err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_config_set(&other, "queue-max-bytes", "1024k", err, sizeof err), CBX_OK);
+    CHECK(cbx_config_equal(&cur, &other));
+}
+
 int main(void)
 {
     RUN(test_defaults);
@@ -206,5 +278,6 @@ int main(void)
     RUN(test_cross_key_rules);
     RUN(test_file);
     RUN(test_write_round_trips);
+    RUN(test_reload_merge);
     TEST_DONE();
 }
