@@ -1,5 +1,6 @@
 /*
- * cometbox.js: the browser client of cometboxd (fetch stream, SSE, long-poll).
+ * cometbox.js: the browser client of cometboxd (WebSocket, fetch stream, SSE,
+ * long-poll).
  * A classic script (global `cometbox`) and a CommonJS module; ES modules import
  * cometbox.mjs. Not for publishing: that is the web application's job.
  * API and behaviour: clients/js/README.md. Wire protocol: docs/PROTOCOL.md.
@@ -29,7 +30,7 @@
   /* Every timing is in milliseconds except `hold` (seconds, as the server's
    * `timeout=` parameter). Tests shrink them; production keeps these. */
   var DEFAULTS = {
-    transport: 'auto',       /* auto | stream | sse | longpoll */
+    transport: 'auto',       /* auto | websocket | stream | sse | longpoll */
     token: null,             /* sent as ?token= */
     heartbeat: 15000,        /* the server's heartbeat */
     watchdog: 0,             /* 0: 2 * heartbeat + 5000 */
@@ -39,7 +40,7 @@
     pollTimeout: 0,          /* 0: (hold || 25) s + 10 s */
     backoffMin: 500,
     backoffMax: 20000,
-    bufferedRetry: 600000,   /* try streaming again 10 min after a buffering proxy */
+    bufferedRetry: 600000,   /* try streaming (or WebSocket) again 10 min after a proxy broke it */
     muteLimit: 3,            /* mute streams in a row before long-poll */
     tick: 1000,              /* how often the watchdog looks at Date.now() */
     shared: false,           /* share one connection between tabs */
@@ -48,7 +49,8 @@
     closeWhenHidden: false,  /* abort while the page is hidden */
     storage: undefined,      /* default: sessionStorage; null: none */
     fetch: undefined,        /* injectable for tests */
-    EventSource: undefined
+    EventSource: undefined,
+    WebSocket: undefined     /* injectable for tests; null: none */
   };
 
   /* ---------------------------------------------------------------- helpers */
@@ -344,8 +346,10 @@
     this.storage = pickStorage(opts.storage);
     this.tracker = new Tracker(this.storage, 'cometbox:last:' + base + '|');
     this.bufferedKey = 'cometbox:buffered:' + base;
+    this.noWsKey = 'cometbox:nowebsocket:' + base;
     this.fetchFn = opts.fetch || (G && G.fetch ? G.fetch.bind(G) : null);
     this.ES = opts.EventSource || (G && G.EventSource) || null;
+    this.WS = opts.WebSocket !== undefined ? opts.WebSocket : (G && G.WebSocket) || null;
     this.subs = [];
     this.queues = [];
     this.status = 'idle';
@@ -356,6 +360,8 @@
     this.gen = 0;
     this.attempt = 0;
     this.mute = 0;
+    this.wsWorked = false;    /* a WebSocket of this connection brought a frame */
+    this.wsFails = 0;         /* ... and failures before a first frame since */
     this.retryTimer = null;
     this.retryAt = 0;
     this.ticker = null;
@@ -536,6 +542,33 @@
     storeSet(this.storage, this.bufferedKey, now());
   };
 
+  /* A WebSocket that did not work while plain HTTP did (a proxy that refuses
+   * or breaks upgrades): the other transports for bufferedRetry ms, in
+   * storage so that the next page of the session knows it too. */
+  Connection.prototype.noWebSocketSince = function () {
+    var v = Number(storeGet(this.storage, this.noWsKey));
+    if (!v) return 0;
+    if (now() - v >= this.opts.bufferedRetry) {
+      storeSet(this.storage, this.noWsKey, null);
+      return 0;
+    }
+    return v;
+  };
+
+  Connection.prototype.markNoWebSocket = function () {
+    storeSet(this.storage, this.noWsKey, now());
+  };
+
+  /* With `auto`, does this failure before a first frame (while HTTP works)
+   * mean that WebSockets do not get through? Yes when no socket of this
+   * connection ever worked (a proxy that breaks upgrades breaks them all);
+   * after one did, only muteLimit failures in a row (a server that restarts
+   * or sheds load refuses a few handshakes). */
+  Connection.prototype.wsBroken = function () {
+    if (this.opts.transport !== 'auto') return false;
+    return !this.wsWorked || ++this.wsFails >= this.opts.muteLimit;
+  };
+
   Connection.prototype.canStream = function () {
     return !!(this.fetchFn && typeof G.ReadableStream === 'function' &&
       typeof TextDecoder === 'function' && typeof AbortController === 'function');
@@ -543,7 +576,8 @@
 
   Connection.prototype.chooseTransport = function () {
     var t = this.opts.transport;
-    if (t === 'stream' || t === 'sse' || t === 'longpoll') return t;
+    if (t === 'websocket' || t === 'stream' || t === 'sse' || t === 'longpoll') return t;
+    if (typeof this.WS === 'function' && !this.noWebSocketSince()) return 'websocket';
     if (this.bufferedSince()) return 'longpoll';
     if (this.canStream()) return 'stream';
     if (this.ES) return 'sse';
@@ -576,7 +610,8 @@
       abort: function () {}
     };
     this.req = req;
-    if (t === 'stream') this.openStream(req);
+    if (t === 'websocket') this.openWebSocket(req);
+    else if (t === 'stream') this.openStream(req);
     else if (t === 'sse') this.openSse(req);
     else this.openPoll(req);
   };
@@ -629,7 +664,7 @@
 
   /* Every way a request ends comes here once. `o.kind`: 'end' (clean end or
    * a long-poll answer), 'error' (network, timeout, watchdog, 5xx), 'http'
-   * (status in o.status), 'buffered', 'kick'. */
+   * (status in o.status), 'buffered', 'nowebsocket', 'kick'. */
   Connection.prototype.finish = function (req, o) {
     if (req !== this.req || req.dead) return;
     this.req = null;
@@ -646,7 +681,13 @@
       this.connect();
       return;
     }
-    if (!req.firstLineAt && req.open && this.opts.transport === 'auto') {
+    if (o.kind === 'nowebsocket') {
+      /* At once, as after a buffering proxy: the server answers over HTTP. */
+      this.markNoWebSocket();
+      this.connect();
+      return;
+    }
+    if (!req.firstLineAt && req.open && req.transport !== 'websocket' && this.opts.transport === 'auto') {
       /* Open but mute: a buffering proxy or a dying server (windmill's rule). */
       if (++this.mute >= this.opts.muteLimit) {
         this.markBuffered();
@@ -728,6 +769,7 @@
       }
     }
     if (req && items.length) req.empty = false;
+    if (req && maxId > (req.maxId || 0)) req.maxId = maxId;
     if (maxId) this.tracker.seen(queues, maxId);
     if (maxId || out.length) this.tracker.save(queues);
     if (this.role === 'leader' && !fromLeader && (out.length || kick || maxId)) {
@@ -759,6 +801,125 @@
 
   Connection.prototype.credentials = function () {
     return this.opts.withCredentials ? 'include' : 'same-origin';
+  };
+
+  /* The WebSocket URL of a request: the base with ws: for http:, wss: for https:. */
+  Connection.prototype.wsUrl = function (req) {
+    var u = this.url('ws', req);
+    return u.replace(/^http(s?):/i, 'ws$1:');
+  };
+
+  /* WebSocket on /ws (docs/PROTOCOL.md). The first frame carries the cursor
+   * ({"type":"cursor","id":C}, taken as a stream's Cometbox-Cursor head) and
+   * the pending messages; each later frame is a batch. Unlike a stream, the
+   * server acknowledges nothing on delivery: after a frame that had messages
+   * the client sends {"ack":MAX}, MAX the highest id this socket brought.
+   * Close 4000 is a kick; any other close reconnects with backoff and since=.
+   * The server's pings are answered by the browser and invisible here, so
+   * there is no watchdog: a dead peer is found by the server (a missed pong,
+   * then it closes), by the browser's own TCP errors, or on wake-up. */
+  Connection.prototype.openWebSocket = function (req) {
+    var self = this;
+    var ws;
+    try {
+      ws = new this.WS(this.wsUrl(req));
+    } catch (err) {
+      /* A bad URL or a blocked port: as a socket that never opened. */
+      this.wsFailed(req, 0, err && err.message ? String(err.message) : '');
+      return;
+    }
+    var connectTimer;
+    req.maxId = 0;
+    req.acked = 0;
+    req.abort = function () {
+      clearTimeout(connectTimer);
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(1000); } catch (e) { /* closing already */ }
+    };
+    connectTimer = setTimeout(function () {
+      if (!req.headersAt && !req.dead) self.wsFailed(req, 0, 'no answer from the server');
+    }, this.opts.connectTimeout);
+    ws.onopen = function () {
+      clearTimeout(connectTimer);
+      if (req.dead) return;
+      self.onHeaders(req);
+      req.open = true;
+    };
+    ws.onmessage = function (e) {
+      if (req.dead) return;
+      self.lastByte = now();
+      if (typeof e.data !== 'string') {
+        self.finish(req, { kind: 'error', error: new Error('cometbox: binary frame from server') });
+        return;
+      }
+      var lines = e.data.split('\n');
+      for (var i = 0; i < lines.length; i++) {
+        if (!/\S/.test(lines[i])) continue;
+        var items;
+        try { items = JSON.parse(lines[i]); } catch (err) { items = null; }
+        if (!Array.isArray(items)) {
+          self.finish(req, { kind: 'error', error: new Error('cometbox: bad frame from server') });
+          return;
+        }
+        if (!req.firstLineAt && items.length && items[0] && items[0].type === 'cursor' && validId(items[0].id)) {
+          self.tracker.adopt(req.queues, items[0].id);
+        }
+        self.wsWorked = true;
+        self.wsFails = 0;
+        self.onFirstLine(req);
+        if (!self.deliver(req, items)) return;
+        if (req.dead) return;
+      }
+      if (req.maxId > req.acked) {
+        req.acked = req.maxId;
+        try { ws.send(JSON.stringify({ ack: req.maxId })); } catch (err) { /* closing: since= acks it */ }
+      }
+      if (self.role === 'leader') self.beat();
+    };
+    ws.onerror = function () { /* a close event follows, with the code */ };
+    ws.onclose = function (e) {
+      clearTimeout(connectTimer);
+      if (req.dead) return;
+      var code = e && typeof e.code === 'number' ? e.code : 0;
+      var reason = e && e.reason ? String(e.reason) : '';
+      if (code === 4000) {
+        /* A kick whose frame did not come first: the same end. */
+        self.deliver(req, [{ type: 'kick', reason: reason }]);
+        return;
+      }
+      if (!req.firstLineAt) {
+        self.wsFailed(req, code, reason);
+        return;
+      }
+      self.finish(req, {
+        kind: 'error',
+        error: new Error('cometbox: the server closed the WebSocket (' + code + (reason ? ' ' + reason : '') + ')')
+      });
+    };
+  };
+
+  /* The socket closed (or never opened) before its first frame. Browsers hide
+   * the handshake's status, so ask /poll as after an SSE failure: a final
+   * status stops us, a network failure retries, and a 200 means HTTP works
+   * where the WebSocket does not (a proxy that refuses upgrades): `auto`
+   * falls back and remembers it, `websocket` retries and says why. */
+  Connection.prototype.wsFailed = function (req, code, reason) {
+    var self = this;
+    if (req.failing || req.dead) return;
+    req.failing = true;
+    try { req.abort(); } catch (e) { /* closed */ }
+    var what = 'cometbox: the WebSocket closed before its first frame (' +
+      (code ? code + (reason ? ' ' + reason : '') : reason || 'no close code') + ')';
+    this.probeStatus(req, function () {
+      if (self.wsBroken()) {
+        self.finish(req, { kind: 'nowebsocket' });
+      } else {
+        self.finish(req, { kind: 'error', error: new Error(what + (self.opts.transport === 'auto' ? ''
+          : ' while HTTP works: does a proxy refuse upgrades?')) });
+      }
+    }, function (err) {
+      self.finish(req, { kind: 'error', error: req.headersAt || !err ? new Error(what) : err });
+    });
   };
 
   /* fetch + ReadableStream on /stream. */
@@ -894,20 +1055,25 @@
     };
   };
 
-  Connection.prototype.probeStatus = function (req) {
+  /* onOk(): the poll answered 200 (default: an error, retried with backoff);
+   * onFail(err): it failed without a status (default: that error). */
+  Connection.prototype.probeStatus = function (req, onOk, onFail) {
     var self = this;
-    if (!this.fetchFn) { this.finish(req, { kind: 'error' }); return; }
+    var ok = onOk || function () { self.finish(req, { kind: 'error' }); };
+    var failed = onFail || function (err) { self.finish(req, { kind: 'error', error: err }); };
+    if (!this.fetchFn) { failed(null); return; }
     var url = buildUrl(this.base, 'poll', req.queues, null,
       merge(this.extraParams(), { timeout: 0 }));
     this.fetchFn(url, { cache: 'no-store', credentials: this.credentials() })
       .then(function (res) {
+        if (req.dead) return;
         if (res.status !== 200) {
           self.httpFailure(req, res);
         } else {
           if (res.body && res.body.cancel) res.body.cancel().catch(function () {});
-          self.finish(req, { kind: 'error' });
+          ok();
         }
-      }, function (err) { self.finish(req, { kind: 'error', error: err }); });
+      }, function (err) { if (!req.dead) failed(err); });
   };
 
   /* Long-poll on /poll: the client gives up hold + 10 s after sending. */
@@ -956,15 +1122,25 @@
     if (!this.running) return;
     var t = now();
     var req = this.req;
-    if (req && req.transport === 'stream' && req.headersAt && !req.firstLineAt) {
+    var probed = req && !req.failing && (req.transport === 'stream' || req.transport === 'websocket');
+    if (probed && req.headersAt && !req.firstLineAt) {
+      /* Counted while visible only: hidden tabs run timers late. */
       if (!isVisible()) {
         req.probeStart = 0;
       } else if (!req.probeStart) {
         req.probeStart = t;
       } else if (t - req.probeStart >= this.opts.firstLineTimeout && this.opts.transport === 'auto') {
-        this.finish(req, { kind: 'buffered' });
+        if (req.transport === 'stream') this.finish(req, { kind: 'buffered' });
+        else if (this.wsBroken()) this.finish(req, { kind: 'nowebsocket' });
+        else this.finish(req, { kind: 'error', error: new Error('cometbox: no first frame from the server') });
         return;
       }
+    }
+    if (req && req.transport === 'websocket' && !req.failing && req.headersAt && !req.firstLineAt &&
+        t - req.headersAt > this.watchdogMs()) {
+      /* Forced WebSocket: open but mute. (Once frames came, no watchdog.) */
+      this.finish(req, { kind: 'error', error: new Error('cometbox: no first frame from the server') });
+      return;
     }
     if (req && req.transport === 'sse' && req.headersAt && !req.firstLineAt &&
         t - req.headersAt >= this.opts.firstLineTimeout) {
@@ -1153,8 +1329,8 @@
     if (typeof onMessage !== 'function') throw new TypeError('cometbox: onMessage must be a function');
     var list = validateQueues(queues);
     var opts = merge(DEFAULTS, options);
-    if (['auto', 'stream', 'sse', 'longpoll'].indexOf(opts.transport) < 0) {
-      throw new TypeError('cometbox: transport must be auto, stream, sse or longpoll');
+    if (['auto', 'websocket', 'stream', 'sse', 'longpoll'].indexOf(opts.transport) < 0) {
+      throw new TypeError('cometbox: transport must be auto, websocket, stream, sse or longpoll');
     }
     var since = null;
     if (opts.since !== undefined && opts.since !== null) {
