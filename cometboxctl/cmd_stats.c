@@ -65,8 +65,8 @@ static void print_stats(const cJSON *r)
            ctl_str(r, "threads"), up, mem);
     printf("connections  browser %.0f, publish %.0f, admin %.0f\n", ctl_num(conn, "browser"),
            ctl_num(conn, "publish"), ctl_num(conn, "admin"));
-    printf("held         %.0f (long-poll %.0f, stream %.0f, sse %.0f)\n", ctl_num(held, "total"),
-           ctl_num(held, "long-poll"), ctl_num(held, "stream"), ctl_num(held, "sse"));
+    printf("held         %.0f (long-poll %.0f, stream %.0f, sse %.0f, ws %.0f)\n", ctl_num(held, "total"),
+           ctl_num(held, "long-poll"), ctl_num(held, "stream"), ctl_num(held, "sse"), ctl_num(held, "ws"));
     printf("queues       %.0f\n", ctl_num(r, "queues"));
     printf("pending      %.0f messages, %s\n", ctl_num(r, "pending_messages"), pb);
     printf("stored       %.0f messages, %s\n", ctl_num(r, "stored_messages"), sb);

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../common/buf.h"
 #include "../common/qmap.h"
 #include "../common/qname.h"
 #include "../common/token.h"
+#include "../common/wsconn.h"
 #include "conn.h"
 #include "cors.h"
 #include "embedded.h"
@@ -78,6 +80,40 @@ static enum MHD_Result bad_request(struct cbx_server *s, struct MHD_Connection *
     return cbx_http_error_cors(c, origin, MHD_HTTP_BAD_REQUEST, "bad_request", detail);
 }
 
+/* True when header name's comma-separated tokens include token (any case). */
+static bool header_has_token(struct MHD_Connection *c, const char *name, const char *token)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    size_t n = strlen(token);
+
+    while (v != NULL && *v != '\0') {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        if (strncasecmp(v, token, n) == 0 && (v[n] == '\0' || v[n] == ',' || v[n] == ' ' || v[n] == '\t'))
+            return true;
+        v = strchr(v, ',');
+    }
+    return false;
+}
+
+/* A WebSocket handshake (RFC 6455 4.2.1); fills accept, or says why not. */
+static bool ws_handshake(struct MHD_Connection *c, char accept[29], char *why, size_t whylen)
+{
+    const char *version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+
+    if (!header_has_token(c, MHD_HTTP_HEADER_UPGRADE, "websocket") ||
+        !header_has_token(c, MHD_HTTP_HEADER_CONNECTION, "upgrade"))
+        snprintf(why, whylen, "/ws/ is a WebSocket: it needs Upgrade: websocket and Connection: Upgrade");
+    else if (version == NULL || strcmp(version, "13") != 0)
+        snprintf(why, whylen, "only WebSocket version 13 is spoken (Sec-WebSocket-Version: 13)");
+    else if (key == NULL || !cbx_ws_accept_key(key, accept))
+        snprintf(why, whylen, "Sec-WebSocket-Key must be 16 bytes in base64");
+    else
+        return true;
+    return false;
+}
+
 static enum MHD_Result start_hold(struct cbx_server *s, const struct cbx_config *cfg, struct MHD_Connection *c,
                                   enum cbx_transport t, const char *queues, const char *origin, void **con_cls)
 {
@@ -91,6 +127,11 @@ static enum MHD_Result start_hold(struct cbx_server *s, const struct cbx_config 
     if (!cbx_http_args_known(c, known, why, sizeof why))
         return bad_request(s, c, origin, why);
     memset(&p, 0, sizeof p);
+    if (t == CBX_T_WS && !ws_handshake(c, p.ws_accept, why, sizeof why)) {
+        atomic_fetch_add(&s->ctr.bad_requests, 1);
+        cbx_refuse(s, CBX_REFUSE_BAD_REQUEST);
+        return cbx_http_error_cors(c, origin, MHD_HTTP_UPGRADE_REQUIRED, "upgrade_required", why);
+    }
     p.transport = t;
     p.origin = origin;
     p.cfg = cfg;
@@ -253,7 +294,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
                                     void **con_cls)
 {
     static const struct { const char *prefix; enum cbx_transport t; } routes[] = {
-        { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE },
+        { "/poll/", CBX_T_POLL }, { "/stream/", CBX_T_STREAM }, { "/events/", CBX_T_SSE }, { "/ws/", CBX_T_WS },
     };
     struct cbx_server *s = cls;
     const struct cbx_config *cfg = cbx_settings_get(s); /* this call's config (docs/THREADS.md) */

@@ -30,21 +30,6 @@ static void wake_thread(struct cbx_waiter *w)
     pthread_cond_signal(&hold_of(w)->cond);
 }
 
-static void park(struct cbx_hold *h)
-{
-    h->parked = true;
-    cbx_park(h->srv);
-}
-
-/* Called by the connection's own thread once it runs again after a wait. */
-static void unpark(struct cbx_hold *h)
-{
-    if (!h->parked)
-        return;
-    h->parked = false;
-    cbx_unpark(h->srv);
-}
-
 /* Waits for something to do. Returns true when the connection was
  * suspended (pool mode: the reader must return 0 and will be called again
  * after wake_pool), false when there is something to do now. */
@@ -55,7 +40,7 @@ static bool hold_wait(struct cbx_hold *h)
     cbx_conn_watch(h->srv, h->cconn); /* before the first wait: a closed peer must end it */
     pthread_mutex_lock(&h->w.mu);
     if (h->w.n_inbox == 0 && h->w.flags == 0) {
-        park(h);
+        cbx_hold_park(h);
         if (h->srv->cfg.threads == CBX_THREADS_POOL) {
             h->suspended = true;
             MHD_suspend_connection(h->conn);
@@ -67,19 +52,11 @@ static bool hold_wait(struct cbx_hold *h)
     }
     pthread_mutex_unlock(&h->w.mu);
     if (!suspended)
-        unpark(h);
+        cbx_hold_unpark(h);
     return suspended;
 }
 
 /* ---- producing bytes -------------------------------------------------- */
-
-static void note_sent(struct cbx_hold *h, struct cbx_msg **msgs, size_t n)
-{
-    if (n > 0)
-        atomic_store(&h->cursor, msgs[n - 1]->id);
-    for (size_t i = 0; i < n; i++)
-        cbx_msg_unref(msgs[i]);
-}
 
 static bool has_work(struct cbx_hold *h)
 {
@@ -166,7 +143,7 @@ static bool produce_poll(struct cbx_hold *h)
             }
         }
     }
-    note_sent(h, scratch, n);
+    cbx_hold_note_sent(h, scratch, n);
     scratch_put(scratch, stackbuf);
     return true;
 }
@@ -190,13 +167,13 @@ static bool produce_stream(struct cbx_hold *h)
         n = cbx_waiter_take(&h->w, scratch, (size_t)h->cfg->max_batch, &flags);
         if (n > 0 || h->w.n_gaps > 0 || h->transport == CBX_T_STREAM)
             cbx_tr_batch(&h->out, h->transport, h->w.gaps, h->w.n_gaps, scratch, n);
-        note_sent(h, scratch, n);
+        cbx_hold_note_sent(h, scratch, n);
     }
     while ((n = cbx_waiter_take(&h->w, scratch, (size_t)h->cfg->max_batch, &f)) > 0 || f != 0) {
         flags |= f;
         if (n > 0)
             cbx_tr_batch(&h->out, h->transport, NULL, 0, scratch, n);
-        note_sent(h, scratch, n);
+        cbx_hold_note_sent(h, scratch, n);
         if (n == 0)
             break;
     }
@@ -225,22 +202,12 @@ static bool produce_stream(struct cbx_hold *h)
     return h->out.len != before || h->finished;
 }
 
-/* A request stops counting as held when its answer is complete, before the
- * browser can see it: then `stats` never shows one that has been answered. */
-static void uncount(struct cbx_hold *h)
-{
-    if (h->counted) {
-        h->counted = false;
-        atomic_fetch_sub(&h->srv->ctr.held[h->transport], 1);
-    }
-}
-
 static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct cbx_hold *h = cls;
 
     (void)pos;
-    unpark(h);
+    cbx_hold_unpark(h);
     for (;;) {
         if (h->out_off < h->out.len) {
             size_t n = h->out.len - h->out_off;
@@ -255,7 +222,7 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
             return (ssize_t)n;
         }
         if (h->finished) {
-            uncount(h);
+            cbx_hold_uncount(h);
             return h->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
         }
         if (produce_stream(h))
@@ -269,6 +236,7 @@ static ssize_t hold_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void hold_free(struct cbx_hold *h)
 {
+    cbx_hold_ws_free(h->ws);
     if (h->srv->cfg.threads == CBX_THREADS_PER_CONNECTION)
         pthread_cond_destroy(&h->cond);
     cbx_waiter_cleanup(&h->w);
@@ -311,11 +279,11 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    unpark(h);
+    cbx_hold_unpark(h);
     while (!produce_poll(h))
         if (hold_wait(h))
             return MHD_YES; /* suspended */
-    uncount(h);
+    cbx_hold_uncount(h);
     if (h->shared != NULL && !h->failed) {
         r = h->shared; /* this thread's entry keeps its reference */
         h->shared = NULL;
@@ -346,7 +314,7 @@ static void hold_completed(struct cbx_req *r, bool clean)
     struct cbx_server *s = h->srv;
 
     cbx_qmap_unsubscribe(s->qmap, &h->w);
-    unpark(h);
+    cbx_hold_unpark(h);
     if (h->home != NULL)
         cbx_pool_forget(h->home, &h->wake);
     if (cbx_log_enabled(CBX_LOG_DEBUG)) {
@@ -355,7 +323,7 @@ static void hold_completed(struct cbx_req *r, bool clean)
         cbx_log(CBX_LOG_DEBUG, "client %llu (%s, %s) closed: %s", (unsigned long long)hold_client_id(h),
                 cbx_transport_name(h->transport), addr, h->failed || !clean ? "browser went away" : "answered");
     }
-    uncount(h);
+    cbx_hold_uncount(h);
     cbx_hold_reg_remove(s, h);
     hold_free(h);
 }
@@ -386,13 +354,16 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     h->transport = p->transport;
     h->conn = c;
     h->since_real_us = cbx_now_real_us();
-    h->deadline_us = now + (p->transport == CBX_T_POLL ? p->timeout : h->cfg->stream_max_age) * 1000000;
+    /* a WebSocket has no age limit: no proxy holds its bytes back */
+    h->deadline_us = p->transport == CBX_T_WS ? INT64_MAX
+                   : now + (p->transport == CBX_T_POLL ? p->timeout : h->cfg->stream_max_age) * 1000000;
     atomic_init(&h->last_write_us, now);
     atomic_init(&h->cursor, p->has_since ? p->since : 0);
     h->w.queues = p->queues; /* the hold owns the names now */
     p->queues.buf = NULL;
     h->w.one_shot = p->transport == CBX_T_POLL;
-    h->w.ack_on_deliver = p->transport != CBX_T_POLL;
+    /* a WebSocket's client acknowledges with {"ack":ID} frames instead */
+    h->w.ack_on_deliver = p->transport == CBX_T_STREAM || p->transport == CBX_T_SSE;
     h->w.inbox_max = p->transport == CBX_T_POLL ? 0 : (size_t)h->cfg->queue_max_messages * p->queues.n;
     if (s->cfg.threads == CBX_THREADS_POOL) {
         h->w.wake = wake_pool;
@@ -433,6 +404,8 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     *con_cls = h;
     if (h->transport == CBX_T_POLL)
         return poll_step(c, h);
+    if (h->transport == CBX_T_WS)
+        return cbx_hold_ws_answer(c, h, p->ws_accept);
 
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, hold_read, h, NULL);
     if (r == NULL)

@@ -20,6 +20,7 @@ struct cbx_hold_params {
     uint64_t since;
     long timeout;       /* long-poll hold, seconds */
     const char *origin; /* allowed CORS origin to echo, or NULL */
+    char ws_accept[29]; /* WebSocket: the handshake's Sec-WebSocket-Accept */
     const struct cbx_config *cfg; /* the request's config (settings.h), kept by the hold for its life */
 };
 /* Subscribes and queues the answer on c; takes ownership of p->queues.

@@ -17,6 +17,7 @@
 #include "transport.h"
 
 struct shared_answer;
+struct cbx_ws;
 
 struct cbx_hold {
     struct cbx_req req;        /* first: libmicrohttpd's con_cls points here */
@@ -54,6 +55,8 @@ struct cbx_hold {
     struct MHD_Response *shared; /* long-poll: a thread's shared answer to queue, not owned */
 
     struct cbx_hold *reg_next; /* guarded by reg_mu */
+
+    struct cbx_ws *ws;         /* a WebSocket once upgraded (hold_ws.c), owned; else NULL */
 };
 
 /* The id of the hold's connection (0 without a context): what the reaper
@@ -67,6 +70,20 @@ static inline struct cbx_hold *hold_of(struct cbx_waiter *w)
 {
     return (struct cbx_hold *)((char *)w - offsetof(struct cbx_hold, w));
 }
+
+/* hold_registry.c: a hold's bookkeeping, for hold.c and hold_ws.c. */
+/* The cursor (`clients`) moves past msgs, whose refs are dropped. */
+void cbx_hold_note_sent(struct cbx_hold *h, struct cbx_msg **msgs, size_t n);
+/* It stops counting as held (ctr.held). */
+void cbx_hold_uncount(struct cbx_hold *h);
+/* Parks and unparks it (cbx_server.parked) from its own thread. */
+void cbx_hold_park(struct cbx_hold *h);
+void cbx_hold_unpark(struct cbx_hold *h);
+
+/* hold_ws.c: a WebSocket's answer to its handshake (101, then the socket
+ * is ours), and what its end leaves to free. */
+enum MHD_Result cbx_hold_ws_answer(struct MHD_Connection *c, struct cbx_hold *h, const char *accept);
+void cbx_hold_ws_free(struct cbx_ws *ws);
 
 /* hold_registry.c: every held request, by client id (reg_mu). */
 void cbx_hold_reg_add(struct cbx_server *s, struct cbx_hold *h);

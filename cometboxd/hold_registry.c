@@ -267,3 +267,38 @@ enum cbx_err cbx_hold_signal_client(struct cbx_server *s, uint64_t client_id, un
     pthread_mutex_unlock(&s->reg_mu);
     return rc;
 }
+
+/* ---- a hold's bookkeeping (hold.c and hold_ws.c) ----------------------- */
+
+void cbx_hold_park(struct cbx_hold *h)
+{
+    h->parked = true;
+    cbx_park(h->srv);
+}
+
+/* Called by the connection's own thread once it runs again after a wait. */
+void cbx_hold_unpark(struct cbx_hold *h)
+{
+    if (!h->parked)
+        return;
+    h->parked = false;
+    cbx_unpark(h->srv);
+}
+
+void cbx_hold_note_sent(struct cbx_hold *h, struct cbx_msg **msgs, size_t n)
+{
+    if (n > 0)
+        atomic_store(&h->cursor, msgs[n - 1]->id);
+    for (size_t i = 0; i < n; i++)
+        cbx_msg_unref(msgs[i]);
+}
+
+/* A request stops counting as held when its answer is complete, before the
+ * browser can see it: then `stats` never shows one that has been answered. */
+void cbx_hold_uncount(struct cbx_hold *h)
+{
+    if (h->counted) {
+        h->counted = false;
+        atomic_fetch_sub(&h->srv->ctr.held[h->transport], 1);
+    }
+}

@@ -67,6 +67,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"cometbox publish\"");
     if (allow != NULL)
         MHD_add_response_header(r, "Allow", allow);
+    if (status == MHD_HTTP_UPGRADE_REQUIRED) /* only a WebSocket handshake gets it */
+        MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
     if (close)
         MHD_add_response_header(r, "Connection", "close");
     cbx_http_cors_headers(r, origin);

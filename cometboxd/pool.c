@@ -19,7 +19,8 @@
 
 #include "../common/log.h"
 
-#define WAKE_MARK UINT32_MAX /* epoll data of the eventfd; a daemon's is its slot */
+#define WAKE_MARK 0xffu /* epoll data of the eventfd; a daemon's is its slot; a watch's, its cbx_wake */
+#define MARK_MAX 0x100u /* epoll data below this is a mark or a slot, not a pointer */
 
 struct cbx_pool_thread {
     struct MHD_Daemon *d[CBX_POOL_DAEMONS]; /* owned; NULL slots are unused */
@@ -32,6 +33,7 @@ struct cbx_pool_thread {
     struct cbx_wake *queue;  /* connections to resume, newest first */
     bool signalled;          /* efd written since the thread last took the queue */
     bool quit;
+    bool due[CBX_POOL_DAEMONS]; /* the thread's own: daemons to run before it waits */
 };
 
 struct cbx_pool {
@@ -123,12 +125,34 @@ static void resume_queued(struct cbx_pool_thread *t, bool *due, bool *quit)
         w->queued = false;
     *quit = t->quit;
     pthread_mutex_unlock(&t->mu);
-    /* still suspended, so nothing frees them; MHD_run() resumes them */
+    /* still suspended (or, with run, still owned), so nothing frees them;
+     * MHD_run() resumes them */
     for (struct cbx_wake *w = list, *next; w != NULL; w = next) {
         next = w->next;
+        if (w->run != NULL) {
+            w->run(w, 0); /* may free w: next was read before */
+            continue;
+        }
         due[w->slot] = true;
         MHD_resume_connection(w->conn);
     }
+}
+
+int cbx_pool_watch(int fd, unsigned events, struct cbx_wake *w, bool again)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = w };
+
+    return epoll_ctl(current->ep, again ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+}
+
+void cbx_pool_unwatch(int fd)
+{
+    epoll_ctl(current->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void cbx_pool_due(unsigned k)
+{
+    current->due[k] = true;
 }
 
 /* The shortest wait any daemon allows, in ms, or -1. */
@@ -145,8 +169,8 @@ static int wait_ms(struct cbx_pool_thread *t)
 static void *thread_main(void *arg)
 {
     struct cbx_pool_thread *t = arg;
-    struct epoll_event evs[CBX_POOL_DAEMONS + 1];
-    bool due[CBX_POOL_DAEMONS];
+    struct epoll_event evs[64];
+    bool *due = t->due;
     bool quit = false;
 
     current = t;
@@ -163,7 +187,7 @@ static void *thread_main(void *arg)
         }
         if (quit)
             break;
-        n = epoll_wait(t->ep, evs, CBX_POOL_DAEMONS + 1, wait_ms(t));
+        n = epoll_wait(t->ep, evs, (int)(sizeof evs / sizeof evs[0]), wait_ms(t));
         if (n < 0 && errno != EINTR) {
             cbx_log(CBX_LOG_ERROR, "pool: epoll_wait: %s", strerror(errno));
             break;
@@ -173,12 +197,15 @@ static void *thread_main(void *arg)
                 due[k] = true;
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u32 == WAKE_MARK) {
+            if (evs[i].data.u64 >= MARK_MAX) { /* a watched socket (an upgraded connection) */
+                struct cbx_wake *w = evs[i].data.ptr;
+                w->run(w, evs[i].events);
+            } else if (evs[i].data.u64 == WAKE_MARK) {
                 uint64_t v;
                 if (read(t->efd, &v, sizeof v) < 0 && errno != EAGAIN)
                     cbx_log(CBX_LOG_ERROR, "pool: reading the eventfd: %s", strerror(errno));
             } else {
-                due[evs[i].data.u32] = true;
+                due[evs[i].data.u64] = true;
             }
         }
     }
@@ -196,7 +223,7 @@ struct cbx_pool *cbx_pool_create(unsigned n)
     p->n = n;
     for (unsigned i = 0; i < n; i++) {
         struct cbx_pool_thread *t = &p->t[i];
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = WAKE_MARK };
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
         pthread_mutex_init(&t->mu, NULL);
         t->ep = epoll_create1(EPOLL_CLOEXEC);
         t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -217,7 +244,7 @@ unsigned cbx_pool_size(const struct cbx_pool *p)
 int cbx_pool_add_daemon(struct cbx_pool *p, unsigned i, unsigned k, struct MHD_Daemon *d)
 {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
-    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = k };
 
     p->t[i].d[k] = d; /* stopped by cbx_pool_destroy() from now on */
     if (di == NULL || epoll_ctl(p->t[i].ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)

@@ -13,10 +13,15 @@
 struct cbx_pool;
 struct cbx_pool_thread;
 
-/* A suspended connection to resume, embedded in what suspended it. */
+/* A suspended connection to resume, or (run set) work of ours to run on
+ * the thread, embedded in what owns it. */
 struct cbx_wake {
     struct MHD_Connection *conn; /* set before the first cbx_pool_wake(), then read-only */
     unsigned slot;               /* the daemon it belongs to (cbx_pool_add_daemon()'s k); likewise */
+    /* When set, the thread calls run(w) instead of resuming conn: for an
+     * upgraded connection (a WebSocket), which libmicrohttpd no longer runs.
+     * Also what cbx_pool_watch() calls when w's socket is ready. */
+    void (*run)(struct cbx_wake *w, unsigned events);
     struct cbx_wake *next;       /* guarded by the thread's lock */
     bool queued;                 /* guarded by the thread's lock */
 };
@@ -54,5 +59,16 @@ void cbx_pool_defer_begin(void);
 void cbx_pool_defer_end(void);
 /* Takes w off t's queue if it is on it (what owned it is going away). */
 void cbx_pool_forget(struct cbx_pool_thread *t, struct cbx_wake *w);
+
+/* The calling pool thread watches fd for events (EPOLLIN, EPOLLOUT...)
+ * and calls w->run(w, events) when some are ready; cbx_pool_watch() again
+ * changes the events. 0, or -1 (errno). Its own thread only. */
+int cbx_pool_watch(int fd, unsigned events, struct cbx_wake *w, bool again);
+/* Stops watching fd (before it is closed). */
+void cbx_pool_unwatch(int fd);
+/* Daemon slot k of the calling pool thread is to run (MHD_run) before the
+ * thread waits again: an upgraded connection was closed and libmicrohttpd
+ * is to clean it up. */
+void cbx_pool_due(unsigned k);
 
 #endif

@@ -43,7 +43,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 static struct MHD_Daemon *start_daemon(struct cbx_server *s, int listen_fd, unsigned limit, bool browser,
                                        MHD_AccessHandlerCallback handler)
 {
-    unsigned flags = MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_ERROR_LOG | (browser ? MHD_ALLOW_UPGRADE : 0); /* WebSockets (hold_ws.c) */
     struct MHD_OptionItem opts[14];
     int n = 0;
 

@@ -1,12 +1,13 @@
-/* transport.c - the bytes of each transport (long-poll, stream, SSE), per
+/* transport.c - the bytes of each transport (long-poll, stream, SSE, WebSocket), per
  * docs/PROTOCOL.md. Formatting only: no locks, no I/O, no threads mode. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "transport.h"
 
 const char *cbx_transport_name(enum cbx_transport t)
 {
-    static const char *const names[CBX_T_COUNT] = { "long-poll", "stream", "sse" };
+    static const char *const names[CBX_T_COUNT] = { "long-poll", "stream", "sse", "ws" };
 
     return (unsigned)t < CBX_T_COUNT ? names[t] : "unknown";
 }
@@ -31,6 +32,32 @@ static void add_kick_object(struct cbx_buf *b, const char *reason)
     cbx_buf_adds(b, "}");
 }
 
+/* The array of a batch: gaps, then messages, after what lead put there. */
+static void add_items(struct cbx_buf *b, bool lead, const struct cbx_gap *gaps, size_t n_gaps,
+                      struct cbx_msg *const *msgs, size_t n)
+{
+    for (size_t i = 0; i < n_gaps; i++) {
+        if (i > 0 || lead)
+            cbx_buf_add(b, ",", 1);
+        add_gap_object(b, &gaps[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 || n_gaps > 0 || lead)
+            cbx_buf_add(b, ",", 1);
+        cbx_buf_add(b, msgs[i]->json, msgs[i]->len);
+    }
+    cbx_buf_adds(b, "]\n"); /* a stream's line end; a long-poll's body ends with it too */
+}
+
+void cbx_tr_ws_first(struct cbx_buf *b, uint64_t cursor, const struct cbx_gap *gaps, size_t n_gaps,
+                     struct cbx_msg *const *msgs, size_t n)
+{
+    cbx_buf_adds(b, "[{\"type\":\"cursor\",\"id\":");
+    cbx_buf_add_u64(b, cursor);
+    cbx_buf_add(b, "}", 1);
+    add_items(b, true, gaps, n_gaps, msgs, n);
+}
+
 void cbx_tr_batch(struct cbx_buf *b, enum cbx_transport t, const struct cbx_gap *gaps, size_t n_gaps,
                   struct cbx_msg *const *msgs, size_t n)
 {
@@ -50,17 +77,7 @@ void cbx_tr_batch(struct cbx_buf *b, enum cbx_transport t, const struct cbx_gap 
         return;
     }
     cbx_buf_add(b, "[", 1);
-    for (size_t i = 0; i < n_gaps; i++) {
-        if (i > 0)
-            cbx_buf_add(b, ",", 1);
-        add_gap_object(b, &gaps[i]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 || n_gaps > 0)
-            cbx_buf_add(b, ",", 1);
-        cbx_buf_add(b, msgs[i]->json, msgs[i]->len);
-    }
-    cbx_buf_adds(b, "]\n"); /* a stream's line end; a long-poll's body ends with it too */
+    add_items(b, false, gaps, n_gaps, msgs, n);
 }
 
 void cbx_tr_kick(struct cbx_buf *b, enum cbx_transport t, const char *reason)

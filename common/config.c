@@ -69,6 +69,8 @@ const struct cbx_config_key cbx_config_keys[] = {
       "largest publish request body", KR_RELOAD },
     { "max-message-bytes", KT_SIZE, OFF(max_message_bytes), 0, 1, 1LL << 30, NULL, "64k",
       "largest message data", KR_RELOAD },
+    { "max-ws-frame", KT_SIZE, OFF(max_ws_frame), 0, 64, 1LL << 24, NULL, "4k",
+      "largest message a WebSocket client may send (its {\"ack\":ID} frames); more is closed with 1009", KR_RELOAD },
     { "cors-origins", KT_STR, STR(cors_origins), 0, 0, NULL, "",
       "origins allowed to subscribe from other sites, space-separated, or *", KR_RELOAD },
     { "publish-secret", KT_SECRET, STR(publish_secret), 0, 0, NULL, "",

@@ -38,6 +38,7 @@ struct cbx_config {
     long max_batch;
     size_t max_publish_bytes;
     size_t max_message_bytes;
+    size_t max_ws_frame;
     char cors_origins[1024];
     char publish_secret[256];
     int subscribe_auth;        /* enum cbx_subscribe_auth */

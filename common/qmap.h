@@ -233,6 +233,11 @@ void cbx_qmap_restore_ack(struct cbx_qmap *m, const char *name, size_t len, uint
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always);
 
+/* Acknowledges everything up to upto (never past what readers may see) on
+ * each queue linked waiter w is on: a WebSocket's {"ack":ID}. Nothing when
+ * w is not linked or is an observer. */
+void cbx_qmap_ack(struct cbx_qmap *m, struct cbx_waiter *w, uint64_t upto);
+
 /* Unlinks w from its queues (no-op when it is not linked). */
 void cbx_qmap_unsubscribe(struct cbx_qmap *m, struct cbx_waiter *w);
 

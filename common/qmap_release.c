@@ -1,7 +1,8 @@
-/* qmap_release.c - the queue map's side of a journal's writes: a batch
+/* qmap_release.c - what frees messages for readers and from them: a batch
  * stored by cbx_qmap_publish() waits, unseen, until the journal has
- * written it and releases it to the readers, or retracts it when it could
- * not. Locking: qmap.c's opening comment. */
+ * written it and releases it to the readers (or retracts it when it could
+ * not); a WebSocket's client acknowledges what it got. Locking: qmap.c's
+ * opening comment. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,5 +58,19 @@ void cbx_qmap_retract(struct cbx_qmap *m, void (*done)(void *ctx), void *ctx)
     }
     if (done != NULL)
         done(ctx);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void cbx_qmap_ack(struct cbx_qmap *m, struct cbx_waiter *w, uint64_t upto)
+{
+    int64_t now;
+
+    if (w->observer || w->links == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    now = cbx_now_mono_us();
+    for (size_t i = 0; i < w->queues.n; i++)
+        if (w->links[i].q != NULL)
+            cbx_queue_ack(m, w->links[i].q, upto, now);
     pthread_mutex_unlock(&m->mu);
 }

@@ -351,7 +351,7 @@ class Commands(AdminTest):
         self.assertGreater(j["memory_rss_bytes"], 1 << 20)
         self.assertGreaterEqual(j["uptime_us"], 0)
         self.assertEqual(j["connections"]["admin"], 1)
-        self.assertEqual(j["held"], {"long-poll": 0, "stream": 1, "sse": 0, "total": 1})
+        self.assertEqual(j["held"], {"long-poll": 0, "stream": 1, "sse": 0, "ws": 0, "total": 1})
         self.assertEqual((j["queues"], j["pending_messages"], j["stored_messages"], j["waiters"]), (2, 0, 2, 1))
         self.assertEqual(j["pending_bytes"], 0)
         c = j["counters"]
@@ -373,19 +373,20 @@ class Commands(AdminTest):
         self.assertRegex(lines[0], r"^cometboxd %s \(pid %d, threads (pool|per-connection)\), up \d+s, memory "
                                    r"\d+\.\d MiB$" % (re.escape(VERSION), self.d.proc.pid))
         self.assertRegex(lines[1], r"^connections  browser 1, publish \d+, admin 1$")
-        self.assertEqual(lines[2:7], ["held         1 (long-poll 0, stream 1, sse 0)",
+        self.assertEqual(lines[2:8], ["held         1 (long-poll 0, stream 1, sse 0, ws 0)",
                                       "queues       2",
                                       "pending      0 messages, 0 B",
-                                      "stored       2 messages, %d B" % j["stored_bytes"], ""])
-        self.assertRegex(lines[7], r"^ +total  per second \(last \d+s\)$")
-        self.assertRegex(lines[8], r"^published +2 +\d+\.\d\d$")
-        self.assertRegex(lines[9], r"^delivered +1 +\d+\.\d\d$")
-        self.assertRegex(lines[10], r"^acknowledged +2 +\d+\.\d\d$")
-        self.assertEqual([l.split()[0] for l in lines[11:17]], ["expired", "dropped", "flushed", "publish",
+                                      "stored       2 messages, %d B" % j["stored_bytes"],
+                                      "journal      off (no state-dir: messages live in memory only)", ""])
+        self.assertRegex(lines[8], r"^ +total  per second \(last \d+s\)$")
+        self.assertRegex(lines[9], r"^published +2 +\d+\.\d\d$")
+        self.assertRegex(lines[10], r"^delivered +1 +\d+\.\d\d$")
+        self.assertRegex(lines[11], r"^acknowledged +2 +\d+\.\d\d$")
+        self.assertEqual([l.split()[0] for l in lines[12:18]], ["expired", "dropped", "flushed", "publish",
                                                                 "publish", "rejected"])
-        self.assertRegex(lines[14], r"^publish requests +\d+ +\d+\.\d\d$")
-        self.assertRegex(lines[15], r"^publish errors +1 +\d+\.\d\d$")
-        self.assertEqual(lines[17:], ["", "refused      bad-request 1", ""])
+        self.assertRegex(lines[15], r"^publish requests +\d+ +\d+\.\d\d$")
+        self.assertRegex(lines[16], r"^publish errors +1 +\d+\.\d\d$")
+        self.assertEqual(lines[18:], ["", "refused      bad-request 1", ""])
         stream.close()
 
     def test_tail_sees_publishes_and_acknowledges_nothing(self):
