@@ -117,9 +117,17 @@ int cbx_wsconn_read(struct cbx_wsconn *c)
         return -1;
     if (!wslay_event_want_read(c->ctx))
         return 0;
-    if (wslay_event_recv(c->ctx) != 0 || c->gone)
-        return -1;
-    return 0;
+    if (wslay_event_recv(c->ctx) != 0 && !c->gone) {
+        /* wslay gave up on a frame it could not take apart (a fragmented
+         * or oversized control frame): it would send a close frame without
+         * a code, so send the one RFC 6455 asks for, 1002, and drop */
+        static const uint8_t proto[] = { 0x88, 2 + 14, 1002 >> 8, 1002 & 0xff, 'p', 'r', 'o', 't', 'o',
+                                         'c', 'o', 'l', ' ', 'e', 'r', 'r', 'o', 'r' };
+        c->io.send(c->io.ctx, proto, sizeof proto);
+        c->close_code = CBX_WS_PROTOCOL;
+        c->gone = true;
+    }
+    return c->gone ? -1 : 0;
 }
 
 int cbx_wsconn_write(struct cbx_wsconn *c)
