@@ -23,12 +23,10 @@ struct cbx_wsconn {
     unsigned close_code;
 };
 
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+/* What wslay is told of n bytes moved: n, or its error (would block: 0;
+ * the peer is gone: -1). */
+static ssize_t moved(struct cbx_wsconn *c, wslay_event_context_ptr ctx, ssize_t n)
 {
-    struct cbx_wsconn *c = user;
-    ssize_t n = c->io.recv(c->io.ctx, buf, len);
-
-    (void)flags;
     if (n > 0)
         return n;
     if (n < 0)
@@ -37,18 +35,20 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return -1;
 }
 
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    struct cbx_wsconn *c = user;
+
+    (void)flags;
+    return moved(c, ctx, c->io.recv(c->io.ctx, buf, len));
+}
+
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
     struct cbx_wsconn *c = user;
-    ssize_t n = c->io.send(c->io.ctx, data, len);
 
     (void)flags;
-    if (n > 0)
-        return n;
-    if (n < 0)
-        c->gone = true;
-    wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+    return moved(c, ctx, c->io.send(c->io.ctx, data, len));
 }
 
 static void refuse(struct cbx_wsconn *c, enum cbx_ws_close code, const char *reason)
