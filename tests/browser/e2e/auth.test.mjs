@@ -1,7 +1,8 @@
 /*
  * Browser tests with subscribe-auth = token (docs/SECURITY.md): the `token`
  * option carries a valid token on every transport; a missing, wrong or
- * expired token is a 403 and the client stops for good, EventSource too.
+ * expired token is a 403 and the client stops for good, EventSource and
+ * WebSocket too (their status comes from the client's /poll probe).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,7 @@ useStack({
   },
   (s) => ({ daemon, browser, pages } = s), () => ({ daemon, browser, pages }));
 
-for (const transport of ['stream', 'sse', 'longpoll']) {
+for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
   test(`a valid token lets the page subscribe (${transport})`, async () => {
     const queue = `auth.${transport}`;
     const ctx = await browser.newContext();
@@ -62,9 +63,11 @@ for (const transport of ['stream', 'sse', 'longpoll']) {
       // the daemon's detail reaches the page (for SSE through the status probe)
       assert.match(errors[0].message, detail);
       const n = requests.length;
+      const sockets = page.sockets.length;
       // a retry would come within backoffMax (200 ms): give it five times that
       await new Promise((r) => setTimeout(r, 1000));
       assert.equal(requests.length, n, `no retry after a 403: ${requests.slice(n).join(' ')}`);
+      assert.equal(page.sockets.length, sockets, 'no WebSocket retry after a 403');
       assert.ok(!(await page.evaluate(() => window.__statuses)).includes('retrying'));
       await ctx.close();
     });

@@ -1,12 +1,13 @@
 /*
  * Browser tests: 200 messages published in a burst arrive once each and in
- * order over each transport (fetch stream, EventSource, long-poll). The
- * daemon ends streams after 4 KiB so the burst also crosses reconnects.
+ * order over each transport (WebSocket, fetch stream, EventSource,
+ * long-poll). The daemon ends streams after 4 KiB so the burst also crosses
+ * reconnects (a WebSocket is not recycled by size).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { publishXml, publishJson, publishOne } from '../lib/daemon.mjs';
-import { openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { openTestPage, got, waitCount, waitStatus, until } from '../lib/browser.mjs';
 import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
@@ -27,7 +28,7 @@ async function burst(queue) {
   return ids;
 }
 
-for (const transport of ['stream', 'sse', 'longpoll']) {
+for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
   test(`200 messages in a burst arrive once each and in order over ${transport}`, async () => {
     const ctx = await browser.newContext();
     const queue = `burst.${transport}`;
@@ -45,9 +46,15 @@ for (const transport of ['stream', 'sse', 'longpoll']) {
     assert.deepEqual(msgs.slice(100).map((m) => m.data), Array.from({ length: 100 }, (_, i) => `m${100 + i}`));
     assert.deepEqual(new Set(msgs.map((m) => m.data)).size, 200);
     assert.equal(await page.locator('#log li').count(), 200);
-    const path = { stream: '/stream/', sse: '/events/', longpoll: '/poll/' }[transport];
-    assert.ok(requests.every((u) => u.includes(path)), `only ${transport} requests: ${requests.slice(0, 3)}`);
-    if (transport !== 'sse') {
+    const path = { websocket: '/ws/', stream: '/stream/', sse: '/events/', longpoll: '/poll/' }[transport];
+    const held = requests.concat(page.sockets.map((s) => s.url));
+    assert.ok(held.length > 0 && held.every((u) => u.includes(path)), `only ${transport} requests: ${held.slice(0, 3)}`);
+    if (transport === 'websocket') {
+      // every batch that brought messages was acknowledged, up to the last id
+      const acks = () => page.sockets.flatMap((s) => s.sent).map((t) => JSON.parse(t).ack);
+      await until(() => Math.max(...acks()) === sorted.at(-1), `{"ack":${sorted.at(-1)}}; sent ${acks().slice(-3)}`);
+    }
+    if (transport === 'stream' || transport === 'longpoll') {
       // the burst crossed at least one reconnect (4 KiB streams, 100-message polls)
       assert.ok(requests.length >= 2, `expected reconnects, saw ${requests.length} requests`);
     }

@@ -39,7 +39,7 @@ async function daemon(cors) {
 for (const [what, cors] of [['no cors-origins', null], ['another origin in cors-origins', 'https://app.example']]) {
   test(`${what}: the page is refused, keeps retrying and says it looks like CORS`, async (t) => {
     const d = await daemon(cors);
-    for (const transport of ['stream', 'sse', 'longpoll']) {
+    for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
       await t.test(transport, async () => {
         const queue = `cors.refused.${transport}`;
         const ctx = await browser.newContext();
@@ -69,7 +69,7 @@ for (const [what, cors] of [['no cors-origins', null], ['another origin in cors-
 
 test("with the page's origin in cors-origins it works (each transport)", async (t) => {
   const d = await daemon(`https://app.example ${pages.origin}`);
-  for (const transport of ['stream', 'sse', 'longpoll']) {
+  for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
     await t.test(transport, async () => {
       const queue = `cors.allowed.${transport}`;
       const ctx = await browser.newContext();

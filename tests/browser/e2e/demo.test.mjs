@@ -39,7 +39,7 @@ test('the demo page renders, shows its status and the messages of its queue', as
   await page.locator('#status[data-status="open"]').waitFor({ timeout: 10000 });
   assert.equal(await page.locator('h1').textContent(), 'cometbox demo: queue alice');
   assert.equal(await page.locator('#status').textContent(), 'open');
-  assert.equal(await page.locator('#transport').textContent(), 'stream');
+  assert.equal(await page.locator('#transport').textContent(), 'websocket');
   await publishOne(daemon, 'alice', 'Hello from curl');
   await publishJson(daemon, [{ queue: 'alice', data: { temperature: 21.5, unit: 'C' } }]);
   await publishOne(daemon, 'bob', 'not for alice');

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { publishOne, ctlPath } from '../lib/daemon.mjs';
 import { adminRequest } from '../lib/admin.mjs';
-import { openTestPage, got, waitCount, waitStatus } from '../lib/browser.mjs';
+import { openTestPage, got, waitCount, waitStatus, until, recordSocketCloses } from '../lib/browser.mjs';
 import { useStack } from '../lib/stack.mjs';
 
 let daemon, browser, pages;
@@ -30,6 +30,7 @@ function runCtl(args) {
  * although a retry would come within 200 ms, later messages not shown. */
 async function kickAndCheck(transport, queue, kickFn, reason) {
   const ctx = await browser.newContext();
+  await recordSocketCloses(ctx);
   const requests = [];
   ctx.on('request', (r) => { if (r.url().startsWith(daemon.browser)) requests.push(r.url()); });
   const page = await openTestPage(ctx, pages, daemon.browser, queue,
@@ -45,18 +46,30 @@ async function kickAndCheck(transport, queue, kickFn, reason) {
   await waitStatus(page, 'stopped', 10000);
   assert.deepEqual(await page.evaluate(() => window.__kicks), [reason]);
   const n = requests.length;
+  const sockets = page.sockets.length;
   const later = await publishOne(daemon, queue, 'after the kick');
   // a client that reconnects would do so within backoffMax (200 ms) and
   // would get `later` at once; give it five times that
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(requests.length, n, `no request after the kick: ${requests.slice(n).join(' ')}`);
+  assert.equal(page.sockets.length, sockets, 'no WebSocket after the kick');
+  if (transport === 'websocket' || transport === 'auto') {
+    // the kick came as a frame on the one socket, which is closed
+    assert.equal(sockets, 1);
+    const last = JSON.parse(page.sockets[0].received.at(-1));
+    assert.deepEqual(last, [{ type: 'kick', reason }], 'the last frame is the kick');
+    await until(() => page.sockets[0].closed, 'the socket closed');
+    // then the daemon's close frame: code 4000 and the reason
+    await page.waitForFunction(() => window.__closes.length === 1, null, { timeout: 5000 });
+    assert.deepEqual(await page.evaluate(() => window.__closes), [[4000, reason]]);
+  }
   assert.deepEqual((await got(page)).map((m) => m.id), [first]);
   assert.ok(later > first);
   assert.equal(await page.locator('#status').textContent(), 'stopped');
   await ctx.close();
 }
 
-for (const transport of ['stream', 'sse', 'longpoll']) {
+for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
   test(`kick over the admin socket stops the client for good (${transport})`, async () => {
     const queue = `kick.admin.${transport}`;
     await kickAndCheck(transport, queue, async () => {

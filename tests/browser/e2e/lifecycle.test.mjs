@@ -1,6 +1,7 @@
 /*
  * Browser tests of page life: offline and online, hidden and visible, frozen
- * again after a sleep that killed the socket, pagehide and pageshow. After each, the page has every message
+ * again after a sleep that killed the socket, pagehide and pageshow (over the
+ * WebSocket and the stream). After each, the page has every message
  * published meanwhile, once, in order.
  */
 import test from 'node:test';
@@ -33,7 +34,7 @@ function setHidden(page, hidden) {
   }, hidden);
 }
 
-for (const transport of ['stream', 'longpoll']) {
+for (const transport of ['websocket', 'stream', 'longpoll']) {
   test(`offline then online resumes without loss or duplicates (${transport})`, async () => {
     const queue = `offline.${transport}`;
     const ctx = await browser.newContext();
@@ -72,32 +73,61 @@ test('hidden then visible: messages published while hidden arrive once', async (
   await ctx.close();
 });
 
-test('closeWhenHidden: the connection closes while hidden and catches up when visible', async () => {
-  const queue = 'hidden.closed';
-  const ctx = await browser.newContext();
-  const streams = [];
+/* Counts the held requests of `page` on `transport` as they start and end
+ * (a WebSocket is not a request for playwright). */
+function watchHeld(ctx, page, transport) {
+  const path = transport === 'websocket' ? '/ws/' : '/stream/';
+  const started = [];
   const ended = [];
-  ctx.on('request', (r) => { if (r.url().includes('/stream/')) streams.push(r.url()); });
-  const page = await openTestPage(ctx, pages, daemon.browser, queue, { heartbeat: 1000, closeWhenHidden: true });
-  page.on('requestfailed', (r) => { if (r.url().includes('/stream/')) ended.push(r.url()); });
-  page.on('requestfinished', (r) => { if (r.url().includes('/stream/')) ended.push(r.url()); });
-  await waitStatus(page, 'open');
-  const a = await publishSome(queue, 'v', 2);
-  await waitCount(page, 2);
-  await setHidden(page, true);
-  await until(() => ended.length >= 1, 'the stream closed when the page was hidden');
-  const b = await publishSome(queue, 'h', 3);
-  assert.equal((await got(page)).length, 2, 'nothing arrives while hidden and closed');
-  await setHidden(page, false);
-  await waitCount(page, 5);
-  const c = await publishSome(queue, 'v2', 1);
-  await waitCount(page, 6);
-  assert.deepEqual((await got(page)).map((m) => m.id), [...a, ...b, ...c]);
-  assert.equal(streams.length, 2, streams.join(' '));
-  assert.match(streams[1], new RegExp(`since=${a[1]}$`));
-  await ctx.close();
-});
+  if (transport === 'websocket') {
+    page.on('websocket', (w) => {
+      started.push(w.url());
+      w.on('close', () => ended.push(w.url()));
+    });
+  } else {
+    ctx.on('request', (r) => { if (r.url().includes(path)) started.push(r.url()); });
+    page.on('requestfailed', (r) => { if (r.url().includes(path)) ended.push(r.url()); });
+    page.on('requestfinished', (r) => { if (r.url().includes(path)) ended.push(r.url()); });
+  }
+  return { started, ended };
+}
 
+/* A page whose held requests are watched from before it subscribes. */
+async function openWatched(ctx, queue, opts) {
+  const page = await ctx.newPage();
+  await page.goto(`${pages.origin}/test.html`);
+  const held = watchHeld(ctx, page, opts.transport);
+  await page.evaluate(([url, q, o]) => window.start(url, q, o), [daemon.browser, [queue], opts]);
+  return { page, held };
+}
+
+for (const transport of ['websocket', 'stream']) {
+  test(`closeWhenHidden: the connection closes while hidden and catches up when visible (${transport})`, async () => {
+    const queue = `hidden.closed.${transport}`;
+    const ctx = await browser.newContext();
+    const { page, held } = await openWatched(ctx, queue, { transport, heartbeat: 1000, closeWhenHidden: true });
+    await waitStatus(page, 'open');
+    const a = await publishSome(queue, 'v', 2);
+    await waitCount(page, 2);
+    await setHidden(page, true);
+    await until(() => held.ended.length >= 1, 'the connection closed when the page was hidden');
+    const b = await publishSome(queue, 'h', 3);
+    assert.equal((await got(page)).length, 2, 'nothing arrives while hidden and closed');
+    await setHidden(page, false);
+    await waitCount(page, 5);
+    const c = await publishSome(queue, 'v2', 1);
+    await waitCount(page, 6);
+    assert.deepEqual((await got(page)).map((m) => m.id), [...a, ...b, ...c]);
+    assert.equal(held.started.length, 2, held.started.join(' '));
+    assert.match(held.started[1], new RegExp(`since=${a[1]}$`));
+    await ctx.close();
+  });
+}
+
+/* Over the stream only: through this proxy a WebSocket's dead socket is
+ * closed by the daemon's missed pong within two heartbeats, before any
+ * wake-up event could act (network.test.mjs has that case); the wake-up
+ * check itself is the same code for both (unit tests). */
 for (const wake of ['resume', 'visible', 'online']) {
   test(`waking up (${wake}) with a socket that died in its sleep reconnects at once`, async () => {
     // Safari and sleeping laptops leave sockets that look open but are dead.
@@ -129,23 +159,23 @@ for (const wake of ['resume', 'visible', 'online']) {
   });
 }
 
-test('pagehide closes the connection (back/forward cache), pageshow resumes', async () => {
-  const queue = 'bfcache';
-  const ctx = await browser.newContext();
-  const page = await openTestPage(ctx, pages, daemon.browser, queue, { heartbeat: 1000 });
-  const ended = [];
-  page.on('requestfailed', (r) => { if (r.url().includes('/stream/')) ended.push(r.url()); });
-  page.on('requestfinished', (r) => { if (r.url().includes('/stream/')) ended.push(r.url()); });
-  await waitStatus(page, 'open');
-  const a = await publishSome(queue, 'a', 1);
-  await waitCount(page, 1);
-  // Playwright's Chromium runs without the back/forward cache, so the page
-  // gets the events a cached page gets.
-  await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
-  await until(() => ended.length >= 1, 'the stream closed on pagehide');
-  const b = await publishSome(queue, 'b', 2);
-  await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
-  await waitCount(page, 3);
-  assert.deepEqual((await got(page)).map((m) => m.id), [...a, ...b]);
-  await ctx.close();
-});
+for (const transport of ['websocket', 'stream']) {
+  test(`pagehide closes the connection (back/forward cache), pageshow resumes (${transport})`, async () => {
+    const queue = `bfcache.${transport}`;
+    const ctx = await browser.newContext();
+    const { page, held } = await openWatched(ctx, queue, { transport, heartbeat: 1000 });
+    await waitStatus(page, 'open');
+    const a = await publishSome(queue, 'a', 1);
+    await waitCount(page, 1);
+    // Playwright's Chromium runs without the back/forward cache, so the page
+    // gets the events a cached page gets.
+    await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
+    await until(() => held.ended.length >= 1, 'the connection closed on pagehide');
+    const b = await publishSome(queue, 'b', 2);
+    await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+    await waitCount(page, 3);
+    assert.deepEqual((await got(page)).map((m) => m.id), [...a, ...b]);
+    assert.equal(held.started.length, 2, held.started.join(' '));
+    await ctx.close();
+  });
+}

@@ -1,8 +1,9 @@
 /*
  * Browser tests of a bad network between Chromium and cometboxd, made with
  * small loopback proxies: connections cut in the middle of a burst, a socket
- * that goes silent while still open (watchdog), and a proxy that buffers
- * streams (fallback to long-poll).
+ * that goes silent while still open (watchdog; for a WebSocket the daemon's
+ * missed pong), and a proxy that buffers streams and passes no upgrades
+ * (fallback from WebSocket to stream to long-poll).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ async function count(page) {
   return page.evaluate(() => window.__got.length);
 }
 
-for (const transport of ['stream', 'sse', 'longpoll']) {
+for (const transport of ['websocket', 'stream', 'sse', 'longpoll']) {
   test(`connections cut during a burst lose nothing (${transport})`, async () => {
     const proxy = await startTcpProxy(daemon.browserPort);
     const queue = `cut.${transport}`;
@@ -73,6 +74,33 @@ test('a connection that goes silent while still open is replaced by the watchdog
   await proxy.close();
 });
 
+/* The JS client has no watchdog on a WebSocket (pings are invisible to
+ * scripts): the daemon pings after a heartbeat of silence and closes a socket
+ * that sent no pong by the next one. Through this proxy that close reaches
+ * the browser as the proxy's own close; on a real partition the browser
+ * learns it from TCP or on wake-up (docs/CLIENT-JS.md). */
+test('a WebSocket that goes silent while open is closed by the daemon (no pong) and replaced', async () => {
+  const proxy = await startTcpProxy(daemon.browserPort);
+  const queue = 'silent.ws';
+  const ctx = await browser.newContext();
+  const page = await openTestPage(ctx, pages, proxy.url, queue, { transport: 'websocket', heartbeat: 1000 });
+  await waitStatus(page, 'open');
+  const a = await publishOne(daemon, queue, 'a');
+  await waitCount(page, 1);
+  assert.ok(proxy.freeze() >= 1);
+  const t0 = Date.now();
+  const b = await publishOne(daemon, queue, 'b');
+  const c = await publishOne(daemon, queue, 'c');
+  await waitCount(page, 3, 15000);
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 1000, `replaced after ${waited} ms: sooner than a heartbeat`);
+  assert.deepEqual((await got(page)).map((m) => m.id), [a, b, c]);
+  assert.equal(page.sockets.length, 2, page.sockets.map((s) => s.url).join(' '));
+  assert.match(page.sockets[1].url, new RegExp(`\\?since=${a}$`), 'resumed after the last id it had');
+  await ctx.close();
+  await proxy.close();
+});
+
 test('a proxy that buffers the stream makes the client fall back to long-poll', async () => {
   const proxy = await startBufferingProxy(daemon.browserPort);
   const queue = 'buffered';
@@ -91,8 +119,12 @@ test('a proxy that buffers the stream makes the client fall back to long-poll', 
   for (let i = 0; i < 3; i++) ids.push(await publishOne(daemon, queue, `p${i}`));
   await waitCount(page, 5, 15000);
   assert.deepEqual((await got(page)).map((m) => m.id), ids);
-  assert.match(proxy.paths[0], /^\/stream\/buffered/, 'streaming was tried first');
-  assert.ok(proxy.paths.slice(1).every((p) => p.startsWith('/poll/buffered')), proxy.paths.join(' '));
+  // the proxy passes no upgrade: the WebSocket fails, its status probe
+  // answers, the stream is tried, held back, and long-poll is used
+  const http = proxy.paths.filter((p) => !p.startsWith('/ws/'));
+  assert.equal(http[0], '/poll/buffered?timeout=0', `the WebSocket's status probe first: ${http.join(' ')}`);
+  assert.match(http[1], /^\/stream\/buffered/, 'streaming was tried next');
+  assert.ok(http.slice(2).every((p) => p.startsWith('/poll/buffered')), http.join(' '));
   assert.ok(await page.evaluate(() => Object.keys(sessionStorage).some((k) => k.startsWith('cometbox:buffered:'))),
     'the fallback is remembered for the session');
   // a reload goes straight to long-poll

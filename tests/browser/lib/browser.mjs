@@ -47,9 +47,40 @@ export async function startPageServer() {
   return { origin, close: () => new Promise((r) => server.close(r)) };
 }
 
+/* Records the page's WebSockets (playwright's `request` events do not show
+ * them): page.sockets = [{url, sent: [text], received: [text], closed}]. */
+export function trackSockets(page) {
+  page.sockets = [];
+  page.on('websocket', (ws) => {
+    const s = { url: ws.url(), sent: [], received: [], closed: false };
+    page.sockets.push(s);
+    ws.on('framesent', (f) => s.sent.push(String(f.payload)));
+    ws.on('framereceived', (f) => s.received.push(String(f.payload)));
+    ws.on('close', () => { s.closed = true; });
+  });
+  return page.sockets;
+}
+
+/* Makes every page of `context` record how its WebSockets closed, as the
+ * page sees it (playwright does not show close codes):
+ * window.__closes = [[code, reason]], in order. */
+export function recordSocketCloses(context) {
+  return context.addInitScript(() => {
+    window.__closes = [];
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('close', (e) => window.__closes.push([e.code, e.reason]));
+      }
+    };
+  });
+}
+
 /* Opens the test page subscribed to `queues` on `url` with client options. */
 export async function openTestPage(context, pages, url, queues, opts = {}) {
   const page = await context.newPage();
+  trackSockets(page);
   page.on('pageerror', (e) => { page.__errors = (page.__errors || []).concat(String(e)); });
   const q = new URLSearchParams({ url, queues: [].concat(queues).join(','), opts: JSON.stringify(opts) });
   await page.goto(`${pages.origin}/test.html?${q}`);
@@ -67,6 +98,7 @@ export async function openSameOriginPage(context, daemonUrl, queues, opts = {}) 
     status: 200, contentType: 'text/javascript; charset=utf-8', body: fs.readFileSync(FILES['/cometbox.js'][0])
   }));
   const page = await context.newPage();
+  trackSockets(page);
   const q = new URLSearchParams({ url: '', queues: [].concat(queues).join(','), opts: JSON.stringify(opts) });
   await page.goto(`${daemonUrl}/__test.html?${q}`);
   return page;
