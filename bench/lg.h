@@ -131,6 +131,8 @@ struct lg_conn {
 	struct lg_buf body;
 	struct lg_http http;
 	uint32_t job_msgs;    /* publisher: messages in the outstanding POST */
+	int64_t job_t0_us;    /* publisher: when that POST was built */
+	int job_in_window;    /* publisher: it was built in the measured window */
 	uint32_t cycle;       /* churn: cycle number of this slot */
 	int64_t cycle_t0;     /* churn: when this cycle connected */
 	int cycle_got;        /* churn: the cycle's message arrived */
@@ -162,6 +164,9 @@ struct lg_run {
 	int pub_inflight;
 	int64_t pub_first_us; /* first publish sent in the current window */
 	int64_t pub_last_us;  /* last publish answered */
+	uint32_t *pub_rtt;    /* µs from building a POST to its answer, for
+			       * POSTs built in the measured window */
+	size_t npub_rtt, cappub_rtt;
 };
 
 extern struct lg_opts lg_o;

@@ -187,6 +187,8 @@ void lg_pub_kick(struct lg_conn *c)
 	c->busy = 1;
 	c->req_written = 0;
 	c->job_msgs = n;
+	c->job_t0_us = lg_now_us();
+	c->job_in_window = lg_s.window_open;
 	lg_r.pub_inflight++;
 	lg_r.pub_requests++;
 	if (!c->connecting)
@@ -290,6 +292,21 @@ static int sub_done(struct lg_conn *c)
 	return conn_flush(c);
 }
 
+/* One publish round trip, µs; dropped if memory runs out (the count in
+ * the report says how many were kept). */
+static void rtt_push(int64_t us)
+{
+	if (lg_r.npub_rtt == lg_r.cappub_rtt) {
+		size_t cap = lg_r.cappub_rtt ? 2 * lg_r.cappub_rtt : 4096;
+		uint32_t *a = realloc(lg_r.pub_rtt, cap * sizeof *a);
+		if (!a)
+			return;
+		lg_r.pub_rtt = a;
+		lg_r.cappub_rtt = cap;
+	}
+	lg_r.pub_rtt[lg_r.npub_rtt++] = us < 0 ? 0 : (uint32_t)us;
+}
+
 static int pub_done(struct lg_conn *c)
 {
 	int ok = c->http.status >= 200 && c->http.status < 300;
@@ -303,6 +320,8 @@ static int pub_done(struct lg_conn *c)
 				c->http.status, c->body.p ? c->body.p : "");
 	}
 	lg_r.pub_last_us = lg_now_us();
+	if (ok && c->job_in_window)
+		rtt_push(lg_r.pub_last_us - c->job_t0_us);
 	c->busy = 0;
 	lg_r.pub_inflight--;
 	c->body.len = 0;

@@ -136,6 +136,9 @@ void lg_report(double wall_s)
 	       lg_o.scenario == LG_PUBLISH && pub_s > 0
 		       ? lg_r.pub_ok_msgs / pub_s
 		       : 0);
+	/* publish round trips: POST built to its answer, µs */
+	print_dist("pub_rtt_ms", lg_r.pub_rtt, lg_r.npub_rtt, 1e-3);
+	putchar(',');
 	printf("\"srv\":{\"pids\":%d,\"cpu_ms\":%.1f,\"cpu_us_per_msg\":%.2f,"
 	       "\"sys_ms\":%.1f,\"sys_us_per_msg\":%.2f,\"cpu_ms_total\":%.1f,"
 	       "\"rss_kb_base\":%ld,\"rss_kb_held\":%ld,\"rss_kb_end\":%ld,"

@@ -666,6 +666,9 @@ def render(here):
                "from the last id. Server RSS growth is over the whole run "
                "and includes the messages the server retains.", ""]
         md += churn_table(res) + [""]
+    # imported here: render_durability imports this module's helpers
+    import render_durability
+    md += render_durability.section(res)
     logs = {}
     for r in recs:
         for msg in r.get("server_log_sample") or []:
