@@ -4,8 +4,8 @@
  * `auto` fall back to the stream, deliver everything and remember it; acks
  * clear mailbox messages (and without them the messages stay pending); a
  * SIGTERM restart while a page holds a socket loses and duplicates nothing.
- * The other suites run their tests over `websocket` too. The contract: the
- * /ws transport of issue 19.
+ * The other suites run their tests over `websocket` too. The contract:
+ * docs/PROTOCOL.md, "GET /ws/{queues}".
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';

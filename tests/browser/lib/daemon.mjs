@@ -36,6 +36,9 @@ export async function startDaemon(opts = {}) {
     '--admin-socket', admin,
     '--demo', 'on',
     ...(opts.cors === null ? [] : ['--cors-origins', opts.cors || '*']),
+    /* CBX_THREADS=per-connection runs the suite in the other threads mode,
+     * as for the integration tests */
+    ...(process.env.CBX_THREADS ? ['--threads', process.env.CBX_THREADS] : []),
     ...(opts.args || [])
   ];
   const bin = daemonPath();

@@ -3,7 +3,7 @@
  * fake WebSocket class (unit/fakes.js): the URL, the cursor of the first
  * frame, acknowledgements, close codes (4000 kick, the rest reconnect with
  * backoff), and the fallback of `auto` to the HTTP transports. No browser,
- * no daemon. The contract: the /ws transport of issue 19.
+ * no daemon. The contract: docs/PROTOCOL.md, "GET /ws/{queues}".
  */
 'use strict';
 
