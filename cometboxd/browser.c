@@ -122,9 +122,11 @@ static enum MHD_Result start_hold(struct cbx_server *s, const struct cbx_config 
     const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
     const char *timeout = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
 
-    static const char *const known[] = { "since", "timeout", "token", NULL };
+    static const char *const known_poll[] = { "since", "timeout", "token", NULL };
+    static const char *const known_held[] = { "since", "token", NULL };
 
-    if (!cbx_http_args_known(c, known, why, sizeof why))
+    /* timeout is a long-poll's alone */
+    if (!cbx_http_args_known(c, t == CBX_T_POLL ? known_poll : known_held, why, sizeof why))
         return bad_request(s, c, origin, why);
     memset(&p, 0, sizeof p);
     if (t == CBX_T_WS && !ws_handshake(c, p.ws_accept, why, sizeof why)) {
@@ -151,8 +153,6 @@ static enum MHD_Result start_hold(struct cbx_server *s, const struct cbx_config 
     }
     if (timeout != NULL) {
         uint64_t v;
-        if (t != CBX_T_POLL)
-            return bad_request(s, c, origin, "timeout applies to /poll only");
         if (!cbx_id_parse(timeout, &v) || v > (uint64_t)cfg->hold_timeout_max) {
             snprintf(why, sizeof why, "timeout must be 0 to %ld seconds", cfg->hold_timeout_max);
             return bad_request(s, c, origin, why);

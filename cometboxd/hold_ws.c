@@ -284,7 +284,7 @@ static void upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const c
     struct cbx_ws *ws = calloc(1, sizeof *ws);
     bool pool = h->srv->cfg.threads == CBX_THREADS_POOL;
     struct cbx_wsconn_io io;
-    int one = 1;
+    int one = 1, sndbuf;
 
     (void)c, (void)con_cls;
     if (ws == NULL || (extra_in_size > 0 && (ws->extra = malloc(extra_in_size)) == NULL)) {
@@ -307,6 +307,12 @@ static void upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const c
         ws->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     /* libmicrohttpd leaves Nagle on after an upgrade: frames are to go at once */
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* The kernel would take up to tcp_wmem's 4 MiB for a client that does
+     * not read; with this (doubled by the kernel) about stream-max-bytes
+     * wait there, and at most as much again in wslay's queue before the
+     * client is dropped. */
+    sndbuf = (int)(h->cfg->stream_max_bytes / 2 > (1u << 30) ? (1u << 30) : h->cfg->stream_max_bytes / 2);
+    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK); /* per-connection mode's are blocking */
     pthread_mutex_lock(&h->w.mu);
     h->ws = ws;

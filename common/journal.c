@@ -22,6 +22,7 @@
 #include "journal_int.h"
 #include "log.h"
 
+
 struct cbx_journal {
     char dir[256];
     int dirfd, lockfd;
@@ -36,6 +37,8 @@ struct cbx_journal {
     struct cbx_buf buf;          /* records not yet handed to the writer */
     size_t last_off;             /* offset of the last record in buf, for merging acks and trims */
     bool has_last;
+    bool has_batch;              /* buf holds a publish's batch: its write is synced */
+    bool waiting;                /* the writer waits on work: a publish's kick must signal */
     struct cbx_journal_ticket *tickets, **tickets_tail; /* in buf's order */
     int fd;                      /* the journal written now */
     uint64_t gen;
@@ -115,9 +118,24 @@ static void hook_append(void *ctx, void *rec_, uint64_t first_id, void *ticket)
         *j->tickets_tail = t;
         j->tickets_tail = &t->next;
     }
-    pthread_cond_signal(&j->work);
+    j->has_batch = true; /* the publish kicks the writer once it holds no lock (hook_kick) */
     pthread_mutex_unlock(&j->mu);
     hook_discard(NULL, rec);
+}
+
+/* After the map appended records (a publish, an acknowledgement, a drop),
+ * with no lock held: wakes the writer when it waits, so that it does not
+ * wake only to wait for the locks its waker holds. */
+static void hook_kick(void *ctx)
+{
+    struct cbx_journal *j = ctx;
+    bool wake;
+
+    pthread_mutex_lock(&j->mu);
+    wake = j->waiting;
+    pthread_mutex_unlock(&j->mu);
+    if (wake) /* it waits in pthread_cond_wait now, or the signal is spare */
+        pthread_cond_signal(&j->work);
 }
 
 /* An ack or trim record; one that follows the same kind for the same queue
@@ -152,8 +170,7 @@ static void add_mark(struct cbx_journal *j, enum cbx_rec_type type, const char *
     cbx_j_put(&j->buf, name, len);
     cbx_j_rec_end(&j->buf, off);
     j->last_off = off;
-    j->has_last = true;
-    pthread_cond_signal(&j->work);
+    j->has_last = true; /* the map kicks the writer once it releases its lock */
 }
 
 static void hook_trim(void *ctx, const char *name, size_t len, uint64_t upto, enum cbx_drop_reason reason)
@@ -228,6 +245,7 @@ static void retract_queued(void *ctx)
     cbx_buf_free(&j->buf);
     j->buf = keep;
     j->has_last = false;
+    j->has_batch = false; /* only acknowledgements and drops are left */
     complete(j, rc->failed_tickets, CBX_ERR_IO);
     complete(j, j->tickets, CBX_ERR_IO);
     j->tickets = NULL;
@@ -258,14 +276,15 @@ static uint64_t last_id_in(const struct cbx_buf *w)
 
 /* Writes w (sealed) to the journal; with `always` a sync after each batch,
  * with `batch` one at the end. 0, or -1 with errno. */
-static int write_out(struct cbx_journal *j, const struct cbx_buf *w, uint64_t *syncs)
+static int write_out(struct cbx_journal *j, const struct cbx_buf *w, bool batches, uint64_t *syncs)
 {
     size_t off = 0, from = 0;
 
     if (j->o.sync != CBX_SYNC_ALWAYS) {
         if (cbx_j_write_all(j->fd, w->s, w->len) != 0)
             return -1;
-        if (j->o.sync == CBX_SYNC_BATCH) {
+        /* acknowledgements and drops alone get no sync (docs/DURABILITY.md) */
+        if (j->o.sync == CBX_SYNC_BATCH && batches) {
             if (fdatasync(j->fd) != 0)
                 return -1;
             (*syncs)++;
@@ -277,14 +296,14 @@ static int write_out(struct cbx_journal *j, const struct cbx_buf *w, uint64_t *s
         memcpy(&n, w->s + off, 4);
         memcpy(&type, w->s + off + 4, 4);
         off += CBX_REC_HDR + n;
-        if (type == REC_BATCH || off == w->len) {
+        if (type == REC_BATCH) { /* a sync for each publish */
             if (cbx_j_write_all(j->fd, w->s + from, off - from) != 0 || fdatasync(j->fd) != 0)
                 return -1;
             (*syncs)++;
             from = off;
         }
     }
-    return 0;
+    return from < w->len ? cbx_j_write_all(j->fd, w->s + from, w->len - from) : 0;
 }
 
 static void *compactor_main(void *arg);
@@ -360,12 +379,17 @@ static void *writer_main(void *arg)
         struct cbx_buf tmp;
         uint64_t syncs = 0, hi = 0;
         int rc, err = 0;
-        bool again = false;
+        bool again = false, had_batch;
 
-        while (j->buf.len == 0 && !j->stop)
+        while (j->buf.len == 0 && !j->stop) {
+            j->waiting = true; /* the map's kick (hook_kick) signals it */
             pthread_cond_wait(&j->work, &j->mu);
+        }
+        j->waiting = false;
         if (j->buf.len == 0)
             break; /* stopping, and everything is written */
+        had_batch = j->has_batch;
+        j->has_batch = false;
         tmp = w;
         w = j->buf;
         j->buf = tmp;
@@ -381,7 +405,7 @@ static void *writer_main(void *arg)
             rc = -1;
         } else {
             cbx_j_seal(w.s, w.len);
-            rc = write_out(j, &w, &syncs);
+            rc = write_out(j, &w, had_batch, &syncs);
         }
         if (rc != 0)
             err = errno;
@@ -496,7 +520,8 @@ static void journal_free(struct cbx_journal *j)
 enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap *m, struct cbx_journal **out,
                               char *err, size_t errlen)
 {
-    static const struct cbx_qmap_log hooks_tmpl = { NULL, hook_prepare, hook_append, hook_discard, hook_trim, hook_ack };
+    static const struct cbx_qmap_log hooks_tmpl = { NULL,     hook_prepare, hook_append, hook_kick,
+                                                    hook_discard, hook_trim,  hook_ack };
     struct cbx_journal *j = calloc(1, sizeof *j);
     struct cbx_qmap_log hooks = hooks_tmpl;
     struct cbx_qmap_stats qs;

@@ -488,6 +488,8 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     rec = NULL;
     cbx_qmap_wake_filled(m, filled, now);
     pthread_mutex_unlock(&m->mu);
+    if (m->logged)
+        m->log.kick(m->log.ctx);
 out:
     if (rec != NULL)
         m->log.discard(m->log.ctx, rec);
@@ -651,6 +653,8 @@ out:
         if (qs[i]->placeholder && qs[i]->waiters == NULL)
             cbx_queue_free(m, qs[i]);
     pthread_mutex_unlock(&m->mu);
+    if (m->logged)
+        m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
     return rc;
 }
 

@@ -117,6 +117,9 @@ struct cbx_qmap_log {
     /* The batch got ids first_id..: takes rec; ticket (may be NULL) is
      * told when it is written (journal.h). */
     void (*append)(void *ctx, void *rec, uint64_t first_id, void *ticket);
+    /* Once the map lock is released after any of the others: the records
+     * are in, the journal may write them. */
+    void (*kick)(void *ctx);
     /* The publish failed after prepare(): frees rec. No lock held. */
     void (*discard)(void *ctx, void *rec);
     /* Messages of queue name up to id upto were dropped (reason). */

@@ -32,6 +32,8 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
         }
     }
     pthread_mutex_unlock(&m->mu);
+    if (m->logged)
+        m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
 }
 
 static void flush_queue(struct cbx_qmap *m, struct cbx_queue *q, uint64_t *count)
@@ -59,6 +61,8 @@ enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *coun
             flush_queue(m, q, count);
     }
     pthread_mutex_unlock(&m->mu);
+    if (m->logged)
+        m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
     return rc;
 }
 

@@ -73,4 +73,6 @@ void cbx_qmap_ack(struct cbx_qmap *m, struct cbx_waiter *w, uint64_t upto)
         if (w->links[i].q != NULL)
             cbx_queue_ack(m, w->links[i].q, upto, now);
     pthread_mutex_unlock(&m->mu);
+    if (m->logged)
+        m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
 }

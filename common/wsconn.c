@@ -20,6 +20,7 @@ struct cbx_wsconn {
     struct cbx_wsconn_io io;
     bool gone;          /* the peer's side failed: drop without a close handshake */
     bool ping_out;      /* a ping went out, no pong since */
+    size_t max_msg;
     unsigned close_code;
 };
 
@@ -57,6 +58,18 @@ static void refuse(struct cbx_wsconn *c, enum cbx_ws_close code, const char *rea
     wslay_event_shutdown_read(c->ctx); /* nothing more is read after a refusal */
 }
 
+/* A frame's header: one that announces more than the limit is refused at
+ * once, not when its payload has come (wslay would wait for it). */
+static void on_frame_start(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_start_arg *arg,
+                           void *user)
+{
+    struct cbx_wsconn *c = user;
+
+    (void)ctx;
+    if (arg->payload_length > c->max_msg)
+        refuse(c, CBX_WS_TOO_BIG, "message too big (max-ws-frame)");
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user)
 {
     struct cbx_wsconn *c = user;
@@ -89,12 +102,13 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 
 struct cbx_wsconn *cbx_wsconn_new(const struct cbx_wsconn_io *io, size_t max_msg)
 {
-    static const struct wslay_event_callbacks cbs = { on_recv, on_send, NULL, NULL, NULL, NULL, on_msg };
+    static const struct wslay_event_callbacks cbs = { on_recv, on_send, NULL, on_frame_start, NULL, NULL, on_msg };
     struct cbx_wsconn *c = calloc(1, sizeof *c);
 
     if (c == NULL)
         return NULL;
     c->io = *io;
+    c->max_msg = max_msg;
     if (wslay_event_context_server_init(&c->ctx, &cbs, c) != 0) {
         free(c);
         return NULL;

@@ -62,10 +62,12 @@ class QueryParameters(DaemonTest):
 
     def test_unknown_parameter_is_400_naming_it(self):
         self.d.pub("q", "one")
-        for path in ("/poll/q?sinse=5", "/stream/q?sinse=5", "/events/q?sinse=5"):
+        for path, known in (("/poll/q?sinse=5", b"since, timeout, token"), ("/stream/q?sinse=5", b"since, token"),
+                            ("/events/q?sinse=5", b"since, token"), ("/stream/q?timeout=5", b"since, token")):
             st, hdr, body = self.d.request("browser", "GET", path)
+            name = b"timeout" if b"timeout=" in path.encode() else b"sinse"
             self.assertEqual((st, body), (400, b'{"error":"bad_request","detail":"unknown query parameter '
-                                               b'\\"sinse\\" (known here: since, timeout, token)"}\n'), path)
+                                               b'\\"' + name + b'\\" (known here: ' + known + b')"}\n'), path)
         st, _, body = self.d.request("browser", "GET", "/poll/q?since=0&since=5")
         self.assertEqual((st, body), (400, b'{"error":"bad_request","detail":"query parameter since is given twice"}\n'))
         st, _, body = self.d.request("browser", "GET", "/poll/q?%01=1")
