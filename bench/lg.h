@@ -41,6 +41,7 @@ struct lg_http {
 	long long left;   /* bytes left in the body or the current chunk */
 	char last_modified[64];
 	char etag[64];
+	char ws_accept[64]; /* Sec-WebSocket-Accept of a 101 */
 };
 
 void lg_http_reset(struct lg_http *h);
@@ -51,6 +52,27 @@ ssize_t lg_http_parse(struct lg_http *h, const char *p, size_t n,
 		      struct lg_buf *body);
 /* The peer closed: returns 0 when that ends the response cleanly. */
 int lg_http_eof(struct lg_http *h);
+
+/* WebSocket framing, client side (lg_ws.c). */
+struct lg_ws_frame {
+	int fin;
+	int opcode;           /* 0 continuation, 1 text, 2 binary, 8 close,
+			       * 9 ping, 10 pong */
+	const char *payload;  /* borrowed: points into the parsed bytes */
+	size_t len;
+};
+
+/* Appends the handshake's headers (Upgrade, Key, Version) to a GET. */
+int lg_ws_handshake(struct lg_buf *o);
+/* The answer to that handshake is a 101 with the key's accept value. */
+int lg_ws_accept_ok(const struct lg_http *h);
+/* Parses one server frame at p[0..n): returns the bytes it spans, 0 when
+ * it is not all there yet, -1 when it breaks RFC 6455 (masked, reserved
+ * bits, a fragmented or long control frame) or is over 16 MiB. */
+ssize_t lg_ws_frame_parse(const char *p, size_t n, struct lg_ws_frame *f);
+/* Appends one whole client frame, masked, to o. */
+int lg_ws_frame_append(struct lg_buf *o, int opcode, const void *payload,
+		       size_t len);
 
 /* Process figures (lg_proc.c). */
 struct lg_pstat {
@@ -76,7 +98,7 @@ int lg_diag_count(uint16_t port, long *established, long *unread);
 /* ---- the run: options, connections, counters (loadgen.c, lg_conn.c) ---- */
 
 enum lg_server_kind { LG_CBX, LG_NCHAN };
-enum lg_transport { LG_LP, LG_STREAM, LG_SSE };
+enum lg_transport { LG_LP, LG_STREAM, LG_SSE, LG_WS };
 enum lg_scenario { LG_MAILBOX, LG_FANOUT, LG_PUBLISH, LG_IDLE, LG_CHURN };
 
 struct lg_opts {
@@ -102,6 +124,8 @@ struct lg_opts {
 	int pub_queues;      /* publish scenario: queues written round-robin */
 	double duration_s;   /* publish and churn scenarios: time bound */
 	long max_cycles;     /* churn: bound on completed cycles */
+	int ws_ack;          /* ws, cometboxd: acknowledge each frame with
+			      * messages, as the JavaScript client does */
 	const char *label;
 	const char *mode;
 	char tag[16];        /* queue-name prefix unique to this run */
@@ -120,7 +144,9 @@ struct lg_conn {
 	int want_out;         /* EPOLLOUT is in the interest set */
 	int req_written;      /* the current request was fully sent */
 	int busy;             /* a request is outstanding */
-	int held;             /* stream/SSE: a 200 head arrived */
+	int held;             /* stream/SSE: a 200 head arrived; ws: the 101
+			       * (Nchan) or the first frame (cometboxd) */
+	int ws;               /* ws: upgraded, c->in holds frames */
 	int dead;             /* given up on; excluded from expectations */
 	int reconnects;
 	uint64_t cursor;      /* cometboxd: highest message id seen */
@@ -144,7 +170,7 @@ struct lg_run {
 	struct lg_conn *subs;
 	int nsubs;
 	struct lg_conn *pubs;
-	int held;             /* stream/SSE subscribers with a 200 head */
+	int held;             /* stream/SSE/ws subscribers held */
 	int lp_waiting;       /* long-polls whose request is sent, unanswered */
 	int running;          /* subscribers reconnect while set */
 	long err_connect;     /* connect or socket errors */
@@ -152,7 +178,11 @@ struct lg_run {
 	long err_proto;       /* unparsable answers */
 	long err_closed;      /* unexpected closes by the server */
 	long sub_reconnects;
-	long stream_ends;     /* streams the server ended cleanly */
+	long stream_ends;     /* streams the server ended cleanly (ws: a
+			       * close frame 1000 or 1001) */
+	long ws_frames;       /* ws: text frames received */
+	long ws_pings;        /* ws: pings received (each answered) */
+	long ws_closes;       /* ws: close frames received */
 	long deliveries;      /* markers seen, before any dedup */
 	long lp_answers;
 	long lp_empty;        /* long-poll answers without a message */

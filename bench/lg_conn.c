@@ -1,6 +1,7 @@
 /* Client connections of cbx-loadgen: non-blocking connect, requests of the
- * three subscriber transports for cometboxd and Nchan, publish POSTs, and
- * reading answers. What a run does with them lives in loadgen.c. */
+ * four subscriber transports for cometboxd and Nchan, publish POSTs, and
+ * reading answers and WebSocket frames (their framing: lg_ws.c). What a run
+ * does with them lives in loadgen.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -64,6 +65,7 @@ static int conn_connect(struct lg_conn *c, uint32_t ip, uint16_t port)
 	c->fd = fd;
 	c->want_out = 1;
 	c->connecting = 1;
+	c->ws = 0;
 	c->in.len = 0;
 	c->body.len = 0;
 	lg_http_reset(&c->http);
@@ -92,6 +94,7 @@ void lg_conn_close(struct lg_conn *c)
 	c->busy = 0;
 	c->req_written = 0;
 	c->connecting = 0;
+	c->ws = 0;
 	c->out.len = 0;
 	c->out_off = 0;
 }
@@ -132,14 +135,15 @@ static void sub_build_request(struct lg_conn *c)
 	o->len = 0;
 	c->out_off = 0;
 	if (lg_o.server == LG_CBX) {
-		static const char *path[] = {"/poll/", "/stream/", "/events/"};
+		static const char *path[] = {"/poll/", "/stream/", "/events/",
+					     "/ws/"};
 		lg_buf_printf(o, "GET %s%s", path[lg_o.transport], q);
 		if (c->cursor)
 			lg_buf_printf(o, "?since=%llu",
 				      (unsigned long long)c->cursor);
 		lg_buf_printf(o, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
 	} else {
-		static const char *path[] = {"/lp/", "/stream/", "/sse/"};
+		static const char *path[] = {"/lp/", "/stream/", "/sse/", "/ws/"};
 		lg_buf_printf(o, "GET %s%s HTTP/1.1\r\nHost: 127.0.0.1\r\n",
 			      path[lg_o.transport], q);
 		if (lg_o.transport == LG_LP && c->http.etag[0])
@@ -152,6 +156,8 @@ static void sub_build_request(struct lg_conn *c)
 	}
 	if (lg_o.transport == LG_SSE)
 		lg_buf_printf(o, "Accept: text/event-stream\r\n");
+	if (lg_o.transport == LG_WS)
+		lg_ws_handshake(o);
 	lg_buf_printf(o, "\r\n");
 	c->busy = 1;
 	c->req_written = 0;
@@ -336,9 +342,159 @@ static int pub_done(struct lg_conn *c)
 	return 0;
 }
 
+/* Sends a frame on an upgraded subscriber. Returns 0, or -1 after closing
+ * c. */
+static int ws_send(struct lg_conn *c, int opcode, const char *p, size_t n)
+{
+	if (c->out_off == c->out.len) {
+		c->out.len = 0;
+		c->out_off = 0;
+	}
+	if (lg_ws_frame_append(&c->out, opcode, p, n) < 0) {
+		lg_r.err_proto++;
+		sub_reconnect(c, 0);
+		return -1;
+	}
+	return conn_flush(c);
+}
+
+/* A text or continuation frame. Text: the deliveries, found as in a
+ * stream's lines (a cometboxd frame is one JSON array, its first the cursor
+ * object; a Nchan frame is one message); a message split over continuation
+ * frames is scanned once whole; with --ws-ack a cometboxd frame with
+ * messages is acknowledged up to the cursor. Returns -1 when c was closed
+ * (and maybe reopened). */
+static int ws_text(struct lg_conn *c, const struct lg_ws_frame *f)
+{
+	if ((f->opcode == 1 && c->body.len) ||
+	    lg_buf_append(&c->body, f->payload, f->len) < 0) {
+		/* a new message inside a fragmented one, or no memory */
+		lg_r.err_proto++;
+		sub_reconnect(c, 0);
+		return -1;
+	}
+	if (!f->fin)
+		return 0;
+	lg_r.ws_frames++;
+	long before = lg_r.deliveries;
+	scan_text(c, c->body.p, c->body.len);
+	c->body.len = 0;
+	if (lg_o.ws_ack && lg_o.server == LG_CBX && lg_r.deliveries > before) {
+		char ack[48];
+		int n = snprintf(ack, sizeof ack, "{\"ack\":%llu}",
+				 (unsigned long long)c->cursor);
+		if (ws_send(c, 1, ack, (size_t)n) < 0)
+			return -1;
+	}
+	if (!c->held) {
+		c->held = 1;
+		lg_r.held++;
+	}
+	if (!lg_sub_continue(c)) {
+		/* churn: the one message arrived */
+		lg_conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* One whole server frame: text (above); ping: a pong; close: the end of
+ * the connection, reopened with the cursor like a stream's; 1000 and 1001
+ * (the server stops) are clean ends, other codes errors. Returns -1 when c
+ * was closed (and maybe reopened). */
+static int ws_frame(struct lg_conn *c, const struct lg_ws_frame *f)
+{
+	switch (f->opcode) {
+	case 0:
+	case 1:
+		return ws_text(c, f);
+	case 9:
+		lg_r.ws_pings++;
+		return ws_send(c, 10, f->payload, f->len);
+	case 10:
+		return 0;
+	case 8: {
+		unsigned code = f->len >= 2
+			? (unsigned)(unsigned char)f->payload[0] << 8 |
+				  (unsigned char)f->payload[1]
+			: 1005;
+		lg_r.ws_closes++;
+		int clean = code == 1000 || code == 1001;
+		if (clean) {
+			lg_r.stream_ends++;
+		} else {
+			lg_r.err_closed++;
+			if (lg_r.err_closed < 5)
+				fprintf(stderr,
+					"cbx-loadgen: WebSocket closed by the "
+					"server: code %u %.*s\n",
+					code, f->len > 2 ? (int)f->len - 2 : 0,
+					f->payload + 2);
+		}
+		sub_reconnect(c, clean);
+		return -1;
+	}
+	default:
+		lg_r.err_proto++; /* binary: neither server sends one */
+		sub_reconnect(c, 0);
+		return -1;
+	}
+}
+
+/* The frames in c->in. Returns -1 when c was closed (and maybe reopened). */
+static int ws_process(struct lg_conn *c)
+{
+	size_t off = 0;
+	while (off < c->in.len) {
+		struct lg_ws_frame f;
+		ssize_t used = lg_ws_frame_parse(c->in.p + off, c->in.len - off,
+						 &f);
+		if (used < 0) {
+			lg_r.err_proto++;
+			sub_reconnect(c, 0);
+			return -1;
+		}
+		if (used == 0)
+			break;
+		off += (size_t)used;
+		if (ws_frame(c, &f) < 0)
+			return -1;
+	}
+	lg_buf_consume(&c->in, off);
+	return 0;
+}
+
+/* The answer to a WebSocket handshake: a 101, then frames. Nchan sends none
+ * until a message comes, so its subscriber is held at the 101; cometboxd
+ * sends the cursor frame once the subscription is in place, and its
+ * subscriber is held at that frame. */
+static int ws_upgraded(struct lg_conn *c)
+{
+	if (!lg_ws_accept_ok(&c->http)) {
+		lg_r.err_http++;
+		if (lg_r.err_http < 5)
+			fprintf(stderr,
+				"cbx-loadgen: WebSocket handshake answered %d%s\n",
+				c->http.status,
+				c->http.status == 101 ? " with a wrong accept" : "");
+		c->dead = 1;
+		lg_conn_close(c);
+		return -1;
+	}
+	c->ws = 1;
+	c->body.len = 0;
+	if (lg_o.server == LG_NCHAN && !c->held) {
+		c->held = 1;
+		lg_r.held++;
+	}
+	return ws_process(c);
+}
+
 /* Parses what arrived. Returns -1 when c was closed (and maybe reopened). */
 static int conn_process(struct lg_conn *c)
 {
+	if (c->ws)
+		return ws_process(c);
 	while (c->in.len || c->http.state == LG_HS_DONE) {
 		ssize_t used = lg_http_parse(&c->http, c->in.p, c->in.len,
 					     &c->body);
@@ -353,6 +509,8 @@ static int conn_process(struct lg_conn *c)
 		lg_buf_consume(&c->in, (size_t)used);
 		if (c->http.headers_new) {
 			c->http.headers_new = 0;
+			if (c->role == LG_SUB && lg_o.transport == LG_WS)
+				return ws_upgraded(c);
 			if (c->role == LG_SUB && c->http.status != 200) {
 				lg_r.err_http++;
 				if (lg_r.err_http < 5)
@@ -398,6 +556,12 @@ static int conn_process(struct lg_conn *c)
 
 static void conn_eof(struct lg_conn *c)
 {
+	if (c->ws) {
+		/* gone without a close frame: a dropped connection */
+		lg_r.err_closed++;
+		sub_reconnect(c, 0);
+		return;
+	}
 	int clean = lg_http_eof(&c->http) == 0;
 	if (clean && c->http.state == LG_HS_DONE && c->http.status) {
 		/* a body that ran until close */

@@ -69,6 +69,7 @@ void lg_http_reset(struct lg_http *h)
 	h->conn_close = 0;
 	h->headers_new = 0;
 	h->left = 0;
+	h->ws_accept[0] = '\0';
 	/* last_modified and etag persist: they are the long-poll cursor */
 }
 
@@ -121,11 +122,18 @@ static int parse_head(struct lg_http *h, const char *p, size_t n)
 					   sizeof h->last_modified, v, vlen);
 			else if (nlen == 4 && !strncasecmp(line, "etag", 4))
 				copy_value(h->etag, sizeof h->etag, v, vlen);
+			else if (nlen == 20 &&
+				 !strncasecmp(line, "sec-websocket-accept", 20))
+				copy_value(h->ws_accept, sizeof h->ws_accept, v,
+					   vlen);
 		}
 		line = eol;
 	}
 	h->headers_new = 1;
-	if (chunked) {
+	if (h->status == 101) {
+		/* switched protocols: what follows is not an HTTP body */
+		h->state = LG_HS_DONE;
+	} else if (chunked) {
 		h->state = LG_HS_CHUNK_SIZE;
 	} else if (clen >= 0) {
 		h->left = clen;

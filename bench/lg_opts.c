@@ -16,18 +16,18 @@
 
 const char *const lg_scenario_names[] = {"mailbox", "fanout", "publish",
 					 "idle", "churn"};
-const char *const lg_transport_names[] = {"lp", "stream", "sse"};
+const char *const lg_transport_names[] = {"lp", "stream", "sse", "ws"};
 
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cbx-loadgen --server cometboxd|nchan --sub HOST:PORT [--pub HOST:PORT]\n"
-		"         [--scenario mailbox|fanout|publish|idle|churn] [--transport lp|stream|sse]\n"
+		"         [--scenario mailbox|fanout|publish|idle|churn] [--transport lp|stream|sse|ws]\n"
 		"         [-n N] [--rounds M] [--batch B] [--pub-conns P] [--pid PID[,PID..]]\n"
 		"         [--src-addrs S] [--settle-ms MS] [--gap-ms MS] [--round-timeout-ms MS]\n"
 		"         [--messages K] [--queues Q] [--duration S] [--max-cycles C]\n"
-		"         [--max-seconds S] [--label TEXT] [--mode TEXT]\n"
+		"         [--max-seconds S] [--label TEXT] [--mode TEXT] [--ws-ack]\n"
 		"Prints one JSON line on standard output; see bench/README.md.\n");
 }
 
@@ -71,7 +71,8 @@ int lg_opts_parse(int argc, char **argv)
 		{"max-seconds", 1, 0, 4}, {"messages", 1, 0, 5},
 		{"queues", 1, 0, 6},	 {"duration", 1, 0, 7},
 		{"max-cycles", 1, 0, 8},  {"label", 1, 0, 9},
-		{"mode", 1, 0, 10},	 {"help", 0, 0, 'h'},
+		{"mode", 1, 0, 10},	 {"ws-ack", 0, 0, 11},
+		{"help", 0, 0, 'h'},
 		{0, 0, 0, 0}};
 	static const char *servers[] = {"cometboxd", "nchan"};
 	int have_sub = 0, have_pub = 0, settle = -1, opt;
@@ -113,7 +114,7 @@ int lg_opts_parse(int argc, char **argv)
 			lg_o.scenario = (enum lg_scenario)v;
 			break;
 		case 't':
-			if ((v = pick(optarg, lg_transport_names, 3)) < 0)
+			if ((v = pick(optarg, lg_transport_names, 4)) < 0)
 				goto bad;
 			lg_o.transport = (enum lg_transport)v;
 			break;
@@ -143,6 +144,7 @@ int lg_opts_parse(int argc, char **argv)
 		case 8: lg_o.max_cycles = atol(optarg); break;
 		case 9: lg_o.label = optarg; break;
 		case 10: lg_o.mode = optarg; break;
+		case 11: lg_o.ws_ack = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: goto bad;
 		}
@@ -162,9 +164,11 @@ int lg_opts_parse(int argc, char **argv)
 	    lg_o.max_seconds < 1 || lg_o.max_seconds > 3600 ||
 	    lg_o.duration_s <= 0 || lg_o.duration_s > 600)
 		goto bad;
-	if (lg_o.scenario == LG_CHURN && lg_o.transport == LG_STREAM &&
+	if (lg_o.scenario == LG_CHURN &&
+	    (lg_o.transport == LG_STREAM || lg_o.transport == LG_WS) &&
 	    lg_o.server == LG_NCHAN)
-		goto bad; /* Nchan's raw stream carries no resumable id */
+		goto bad; /* Nchan's raw stream and its WebSocket frames carry
+			   * no resumable id */
 	lg_o.settle_ms = settle >= 0 ? settle
 			 : lg_o.scenario == LG_IDLE ? 1000
 						    : 100;

@@ -171,6 +171,11 @@ void lg_report(double wall_s)
 	       lg_r.err_connect, lg_r.err_http, lg_r.err_proto,
 	       lg_r.err_closed, lg_r.sub_reconnects, lg_r.stream_ends,
 	       lg_r.lp_answers, lg_r.lp_empty, wall_s);
+	if (lg_o.transport == LG_WS)
+		printf("\"ws\":{\"text_frames\":%ld,\"pings\":%ld,"
+		       "\"closes\":%ld,\"acks\":%s},",
+		       lg_r.ws_frames, lg_r.ws_pings, lg_r.ws_closes,
+		       lg_o.ws_ack && lg_o.server == LG_CBX ? "true" : "false");
 	int ok = !lg_s.error && missing == 0 && lg_s.dups == 0 && lg_s.misrouted == 0 &&
 		 lg_s.stray == 0 && errors == 0 && lg_r.pub_err_msgs == 0 &&
 		 (lg_o.scenario == LG_PUBLISH || lg_o.scenario == LG_CHURN ||

@@ -11,7 +11,9 @@ import subprocess
 CONFIGS = ["cometboxd/pool", "cometboxd/per-connection", "nchan/1w",
            "nchan/2w"]
 REF = "nchan/1w"
-TRANSPORTS = {"lp": "long-poll", "stream": "XHR stream", "sse": "SSE"}
+TRANSPORTS = {"lp": "long-poll", "stream": "XHR stream", "sse": "SSE",
+              "ws": "WebSocket"}
+HELD = ("lp", "stream", "sse", "ws")  # the transports of rounds and idle
 
 
 def load_jsonl(path):
@@ -149,7 +151,7 @@ def memory_table(res):
             "(system-wide) | server threads | generator CPU ms (whole run) "
             "| PSS ÷ Nchan-1w |", "|" + "---|" * 11]
     for n in res.ns:
-        for t in ("lp", "stream", "sse"):
+        for t in HELD:
             ref = res.get(REF, "idle", t, n)
             for cfg in res.configs:
                 r = res.get(cfg, "idle", t, n)
@@ -324,8 +326,8 @@ def ratio_check(res, cells, path, limit):
 def targets(res):
     """Issue 17's targets for cometboxd/pool against Nchan with one worker,
     checked against what results.jsonl holds."""
-    rows = ["| | target (issue 17) | limit | %s | measured in (run) |"
-            % TARGET_CFG, "|---|---|---|---|---|"]
+    rows = ["| | target (issue 17; \"ws\" rows: issue 19) | limit | %s "
+            "| measured in (run) |" % TARGET_CFG, "|---|---|---|---|---|"]
 
     def row(num, name, limit, check):
         if isinstance(check, Check):
@@ -337,19 +339,7 @@ def targets(res):
 
     # 1: correctness, 15,000 held, batch publishes
     recs = [r for k, r in res.idx.items() if k[0] == TARGET_CFG]
-    bad = [r for r in recs if r.get("missing") or r.get("duplicates")
-           or not r.get("ok")]
-    runs = ", ".join(sorted({r.get("run_id") or "?" for r in recs})) or "–"
-    if not recs:
-        clean = "not measured"
-    else:
-        clean = ("met" if not bad else "**not met**") + \
-            ": %d of %d runs clean" % (len(recs) - len(bad), len(recs))
-        if bad:
-            clean += " (not: %s)" % ", ".join(
-                where((r.get("scenario"), r.get("transport"), r.get("n")))
-                for r in bad)
-    row("1", "0 lost, 0 duplicates, no error, every run", "0", (clean, runs))
+    row("1", "0 lost, 0 duplicates, no error, every run", "0", clean(recs))
     held = [r for r in recs if r.get("n") == 15000
             and r.get("scenario") in ROUNDS + ("idle",)]
     if not held:
@@ -414,7 +404,42 @@ def targets(res):
         c.add(k, g(r, "lat_ms", "p99"), r)
     row("6", "single-message POSTs to mailboxes: latency p99, N = 10,000",
         "≤ 2 ms", c)
+
+    # issue 19: "a WebSocket fan-out row beside Nchan's WebSocket
+    # endpoint, with the same targets as streams" (targets 1, 3, 4, 5)
+    same = "issue 19, WebSocket, the same targets as streams: "
+    row("1 (ws)", same + "0 lost, 0 duplicates, no error, every WebSocket "
+        "run", "0", clean([r for r in recs if r.get("transport") == "ws"]))
+    cells = [(sc, "ws", n) for n in TARGET_NS for sc in ("mailbox", "fanout")]
+    row("3 (ws)", same + "mailbox and fan-out rounds ÷ Nchan-1w's "
+        "WebSocket, N = 5,000 and 10,000", "≤ 0.8x",
+        ratio_check(res, cells, ("round_ms", "p50"), 0.8))
+    row("4 (ws)", same + "server CPU per message ÷ Nchan-1w's WebSocket, "
+        "mailboxes and fan-out, N = 5,000 and 10,000", "≤ 1.0x",
+        ratio_check(res, cells, ("srv", "cpu_us_per_msg"), 1.0))
+    c = Check(8.0, "KiB")
+    r = res.get(TARGET_CFG, "idle", "ws", 10000)
+    v = g(r, "srv", "pss_b_per_sub")
+    c.add(("idle", "ws", 10000), v / 1024 if v is not None else None, r)
+    row("5 (ws)", same + "server memory (PSS) per held WebSocket, "
+        "N = 10,000", "≤ 8 KiB", c)
     return rows
+
+
+def clean(recs):
+    """Target 1's first row over recs: (status, runs)."""
+    runs = ", ".join(sorted({r.get("run_id") or "?" for r in recs})) or "–"
+    if not recs:
+        return "not measured", runs
+    bad = [r for r in recs if r.get("missing") or r.get("duplicates")
+           or not r.get("ok")]
+    text = ("met" if not bad else "**not met**") + \
+        ": %d of %d runs clean" % (len(recs) - len(bad), len(recs))
+    if bad:
+        text += " (not: %s)" % ", ".join(
+            where((r.get("scenario"), r.get("transport"), r.get("n")))
+            for r in bad)
+    return text, runs
 
 
 def kernel_table(res):
@@ -426,8 +451,7 @@ def kernel_table(res):
             "which kernel | Nchan-1w CPU µs/msg | of which kernel | CPU ÷ "
             "Nchan-1w | cometboxd kernel alone ÷ Nchan-1w CPU |",
             "|" + "---|" * 9]
-    keys = [(sc, t, 10000) for sc in ("mailbox", "fanout")
-            for t in ("lp", "stream", "sse")]
+    keys = [(sc, t, 10000) for sc in ("mailbox", "fanout") for t in HELD]
     keys += [("mailbox1", t, 10000) for t in ("lp", "sse")]
     keys += sorted(k[1:] for k in res.idx
                    if k[0] == cfg and k[1] in ("churn", "publish"))
@@ -463,8 +487,8 @@ def plot(here, res):
         return blocks
 
     def multiplot(name, title, ylabel, panels, layout):
-        script = ['set terminal pngcairo size 1500,%d font ",10"'
-                  % (480 * layout[0]),
+        script = ['set terminal pngcairo size %d,%d font ",10"'
+                  % (500 * layout[1], 480 * layout[0]),
                   'set output "%s"' % os.path.join(plots, name),
                   'set multiplot layout %d,%d title "%s"' % (
                       layout[0], layout[1], title),
@@ -502,27 +526,26 @@ def plot(here, res):
         except (OSError, subprocess.SubprocessError) as e:
             print("render: gnuplot failed for %s: %s" % (name, e))
 
-    grid = [(sc, t) for sc in ("mailbox", "fanout")
-            for t in ("lp", "stream", "sse")]
+    grid = [(sc, t) for sc in ("mailbox", "fanout") for t in HELD]
     multiplot("round-time.png", "Round completion (first publish to last "
               "receipt), median of the rounds", "ms",
               [("%s, %s" % (sc, TRANSPORTS[t]),
                 series(sc, t, ("round_ms", "p50"))) for sc, t in grid],
-              (2, 3))
+              (2, 4))
     multiplot("latency-p99.png", "p99 latency, publish to receipt, per "
               "(subscriber, message)", "ms",
               [("%s, %s" % (sc, TRANSPORTS[t]),
                 series(sc, t, ("lat_ms", "p99"))) for sc, t in grid],
-              (2, 3))
+              (2, 4))
     multiplot("server-cpu.png", "Server CPU (utime+stime) per delivered "
               "message", "µs", [("%s, %s" % (sc, TRANSPORTS[t]),
                                  series(sc, t, ("srv", "cpu_us_per_msg")))
-                                for sc, t in grid], (2, 3))
+                                for sc, t in grid], (2, 4))
     multiplot("memory.png", "Server memory (PSS) per held subscriber, idle",
               "KiB", [("idle %s" % TRANSPORTS[t],
                        series("idle", t, ("srv", "pss_b_per_sub"),
-                              1 / 1024)) for t in ("lp", "stream", "sse")],
-              (1, 3))
+                              1 / 1024)) for t in HELD],
+              (1, 4))
     return made
 
 
@@ -600,6 +623,16 @@ def render(here):
            "does); for Nchan it is the same work as `mailbox`, whose "
            "record serves as its reference when no `mailbox1` record of "
            "Nchan is there.", "",
+           "The rows marked (ws) hold the WebSocket transport to the "
+           "targets of streams, as issue 19 asks: cometboxd's `GET /ws/Q` "
+           "(a text frame per batch, one JSON array, the first frame the "
+           "cursor) against Nchan's `nchan_subscriber websocket` (a text "
+           "frame per message). The generator answers pings and sends "
+           "nothing else: no `{\"ack\":ID}` frames (the JavaScript "
+           "client sends one per frame with messages; Nchan has no "
+           "acknowledgement), so cometboxd's WebSocket figures leave out "
+           "the cost of reading acknowledgements. Row 1 covers the "
+           "WebSocket runs too.", "",
            "Why the targets that are not met are not, with system call "
            "counts and profiles: bench/README.md (\"Targets not met\") "
            "and docs/THREADS.md."]
@@ -635,14 +668,15 @@ def render(here):
     heads = {"mailbox": "Mailboxes", "mailbox1": "Mailboxes, single POSTs",
              "fanout": "Fan-out"}
     for sc in ("mailbox", "mailbox1", "fanout"):
-        for t in ("lp", "stream", "sse"):
+        for t in HELD:
             if not any(k[1] == sc and k[2] == t for k in res.idx):
                 continue
             md += ["### %s, %s" % (heads[sc], TRANSPORTS[t]), ""]
             md += rounds_table(res, sc, t) + [""]
     if any(k[1] == "idle" for k in res.idx):
         md += ["## Idle cost per held subscriber", "",
-               "N subscribers held (long-poll, XHR stream or SSE), nothing "
+               "N subscribers held (long-poll, XHR stream, SSE or "
+               "WebSocket), nothing "
                "published; "
                "server PSS (shared pages split between processes; nginx "
                "master and workers summed) and RSS after minus before, per "
