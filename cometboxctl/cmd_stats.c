@@ -49,6 +49,21 @@ static void print_journal(const cJSON *j)
                ctl_num(j, "generation"), jb, sb, ctl_num(j, "compactions"));
 }
 
+/* "broker  memory", or Redis's state (docs/ADMIN.md) */
+static void print_broker(const cJSON *b)
+{
+    if (b == NULL || strcmp(ctl_str(b, "type"), "redis") != 0) {
+        printf("broker:      memory (this node alone)\n");
+        return;
+    }
+    if (strcmp(ctl_str(b, "state"), "up") == 0)
+        printf("broker:      redis up (%s), %.0f queues mirrored, %.0f reconnects, %.0f errors\n", ctl_str(b, "url"),
+               ctl_num(b, "mirrored"), ctl_num(b, "reconnects"), ctl_num(b, "errors"));
+    else
+        printf("broker:      redis DOWN (%s): %s; publishes get 503, reconnecting\n", ctl_str(b, "url"),
+               ctl_str(b, "last_error"));
+}
+
 static void print_stats(const cJSON *r)
 {
     const cJSON *conn = ctl_get(r, "connections"), *held = ctl_get(r, "held");
@@ -71,6 +86,7 @@ static void print_stats(const cJSON *r)
     printf("pending      %.0f messages, %s\n", ctl_num(r, "pending_messages"), pb);
     printf("stored       %.0f messages, %s\n", ctl_num(r, "stored_messages"), sb);
     print_journal(ctl_get(r, "journal"));
+    print_broker(ctl_get(r, "broker"));
     printf("\n");
     ctl_fmt_duration(window, sizeof window, ctl_num(rates, "window_us"));
     snprintf(rate_head, sizeof rate_head, "per second (last %s)", window);

@@ -18,6 +18,7 @@
 #include "../common/qmap.h"
 #include "../common/qname.h"
 #include "admin_tail.h"
+#include "broker.h"
 #include "limits.h"
 #include "hold.h"
 #include "publish.h"
@@ -198,6 +199,24 @@ static void add_journal(cJSON *res, const struct cbx_stats *st, bool *ok)
     jnum(o, "dropped_bytes", (double)j->dropped_bytes, ok);
 }
 
+/* stats' "broker" object (docs/ADMIN.md, docs/SCALING.md) */
+static void add_broker(cJSON *res, const struct cbx_stats *st, bool *ok)
+{
+    cJSON *o = jobj(res, "broker", ok);
+
+    if (o == NULL)
+        return;
+    jstr(o, "type", st->broker_on ? "redis" : "memory", ok);
+    jstr(o, "state", !st->broker_on || st->b.state == CBX_BROKER_UP ? "up" : "down", ok);
+    if (!st->broker_on)
+        return;
+    jstr(o, "url", st->b.url, ok);
+    jnum(o, "reconnects", (double)st->b.reconnects, ok);
+    jnum(o, "errors", (double)st->b.errors, ok);
+    jstr(o, "last_error", st->b.last_error, ok);
+    jnum(o, "mirrored", (double)st->b.mirrored, ok);
+}
+
 static enum cbx_err cmd_stats(struct cbx_admin *a, struct cbx_admin_client *c, const struct cbx_admin_request *r, cJSON *res,
                               char *err, size_t errlen)
 {
@@ -263,6 +282,7 @@ static enum cbx_err cmd_stats(struct cbx_admin *a, struct cbx_admin_client *c, c
     jnum(res, "first_id", (double)st.q.first_id, &ok);
     jnum(res, "last_id", (double)st.q.last_id, &ok);
     add_journal(res, &st, &ok);
+    add_broker(res, &st, &ok);
     return ok ? CBX_OK : nomem(err, errlen);
 }
 
@@ -398,7 +418,15 @@ static enum cbx_err cmd_kick(struct cbx_admin *a, struct cbx_admin_client *c, co
         }
         reason = rv->valuestring;
     }
-    if (queue != NULL) {
+    if (queue != NULL && a->s->broker != NULL) {
+        /* broker = redis: this node's requests now, every other node's
+         * when it hears (a queue held nowhere here is no error) */
+        if (cbx_broker_kick(a->s->broker, queue, reason) != CBX_OK) {
+            snprintf(err, errlen, "%s; nothing was kicked", cbx_strerror(CBX_ERR_UNAVAILABLE));
+            return CBX_ERR_UNAVAILABLE;
+        }
+        cbx_qmap_signal_queue(a->s->qmap, queue, CBX_W_KICK, reason, &count);
+    } else if (queue != NULL) {
         rc = cbx_qmap_signal_queue(a->s->qmap, queue, CBX_W_KICK, reason, &count);
         if (rc == CBX_ERR_NOT_FOUND) {
             snprintf(err, errlen, "no such queue: %s", queue);
@@ -449,7 +477,22 @@ static enum cbx_err cmd_flush(struct cbx_admin *a, struct cbx_admin_client *c, c
         snprintf(err, errlen, "flush: give either \"queue\" or \"all\":true");
         return CBX_ERR_INVALID;
     }
-    rc = cbx_qmap_flush(a->s->qmap, queue, &count);
+    if (a->s->broker != NULL) {
+        /* broker = redis: dropped in Redis; every node hears of it */
+        struct cbx_broker_ticket t = { 0 };
+        rc = cbx_broker_flush(a->s->broker, queue, cbx_settings_get(a->s), &t);
+        if (rc == CBX_OK) {
+            cbx_broker_wait(a->s->broker, &t);
+            rc = t.rc;
+            count = t.value;
+        }
+        if (rc != CBX_OK && rc != CBX_ERR_NOT_FOUND) {
+            snprintf(err, errlen, "%s; nothing was flushed", cbx_strerror(rc));
+            return rc;
+        }
+    } else {
+        rc = cbx_qmap_flush(a->s->qmap, queue, &count);
+    }
     if (rc == CBX_ERR_NOT_FOUND) {
         snprintf(err, errlen, "no such queue: %s", queue);
         return rc;
@@ -498,6 +541,8 @@ static enum cbx_err cmd_publish(struct cbx_admin *a, struct cbx_admin_client *c,
     rc = cbx_publish_batch(a->s, &batch, &id); /* the admin thread waits for the journal */
     if (rc == CBX_ERR_IO)
         snprintf(err, errlen, "the journal cannot be written; nothing was queued (see stats)");
+    else if (rc == CBX_ERR_UNAVAILABLE)
+        snprintf(err, errlen, "the broker (Redis) is unreachable; nothing was queued");
     else if (rc == CBX_ERR_FULL)
         snprintf(err, errlen, "too many queues (max-queues)");
     else if (rc == CBX_ERR_BUDGET)

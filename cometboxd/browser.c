@@ -315,7 +315,7 @@ enum MHD_Result cbx_browser_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     if (((struct cbx_req *)*con_cls)->resumed != NULL && *upload_data_size == 0)
-        return ((struct cbx_req *)*con_cls)->resumed(*con_cls, c); /* a long-poll resumed */
+        return ((struct cbx_req *)*con_cls)->resumed(*con_cls, c, con_cls); /* a long-poll (or a wait for Redis) resumed */
     if (*con_cls != &seen_marker || *upload_data_size != 0) {
         *upload_data_size = 0; /* a body on a GET is ignored */
         return MHD_YES;

@@ -15,5 +15,6 @@ extern const struct cbx_embedded cbx_embedded_js;
 extern const struct cbx_embedded cbx_embedded_demo;
 extern const struct cbx_embedded cbx_embedded_js_min;  /* cometbox.min.js (terser) */
 extern const struct cbx_embedded cbx_embedded_js_map;  /* its source map */
+extern const struct cbx_embedded cbx_embedded_lua;     /* broker.lua: the queues in Redis (broker = redis) */
 
 #endif

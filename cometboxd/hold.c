@@ -19,6 +19,7 @@
 #include "../common/log.h"
 #include "hold.h"
 #include "hold_int.h"
+#include "broker.h"
 #include "limits.h"
 #include "server.h"
 #include "transport.h"
@@ -302,8 +303,9 @@ static enum MHD_Result poll_step(struct MHD_Connection *c, struct cbx_hold *h)
 }
 
 /* libmicrohttpd calls the browser handler again for a resumed long-poll. */
-static enum MHD_Result hold_resumed(struct cbx_req *r, struct MHD_Connection *c)
+static enum MHD_Result hold_resumed(struct cbx_req *r, struct MHD_Connection *c, void **con_cls)
 {
+    (void)con_cls;
     return poll_step(c, (struct cbx_hold *)r);
 }
 
@@ -332,8 +334,98 @@ static void hold_completed(struct cbx_req *r, bool clean)
  * chunks: 16 KiB cost 18 KiB per held SSE stream, 1 KiB costs 11 KiB. */
 #define STREAM_BLOCK 1024
 
+/* broker = redis, pool mode: a request suspended while its queues are
+ * loaded from Redis (broker.h, cbx_broker_sync()). */
+struct sync_wait {
+    struct cbx_req req; /* first: the connection's con_cls points here */
+    struct cbx_server *srv;
+    struct cbx_hold_params p;
+    struct cbx_broker_ticket t;
+    struct cbx_wake wake;
+    struct cbx_pool_thread *home;
+};
+
+static struct cbx_req answered_marker; /* an error was answered: nothing to do at completion */
+
+static void sync_answered(struct cbx_broker_ticket *t)
+{
+    struct sync_wait *sw = (struct sync_wait *)((char *)t - offsetof(struct sync_wait, t));
+
+    cbx_pool_wake(sw->home, &sw->wake);
+}
+
+static enum MHD_Result broker_unavailable(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
+                                          enum cbx_err rc)
+{
+    cbx_qlist_free(&p->queues);
+    if (rc != CBX_ERR_UNAVAILABLE)
+        return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", cbx_strerror(rc));
+    cbx_refuse(s, CBX_REFUSE_BROKER);
+    return cbx_http_error_cors(c, p->origin, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                               "the broker (Redis) is unreachable; retry");
+}
+
+static enum MHD_Result hold_begin(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
+                                  void **con_cls);
+
+/* Redis answered: the request goes on (or gets 503) on its pool thread. */
+static enum MHD_Result sync_resumed(struct cbx_req *r, struct MHD_Connection *c, void **con_cls)
+{
+    struct sync_wait *sw = (struct sync_wait *)r;
+    struct cbx_server *s = sw->srv;
+    struct cbx_hold_params p = sw->p;
+    enum cbx_err rc = sw->t.rc;
+    enum MHD_Result ret;
+
+    cbx_unpark(s);
+    free(sw);
+    *con_cls = NULL;
+    ret = rc == CBX_OK ? hold_begin(s, c, &p, con_cls) : broker_unavailable(s, c, &p, rc);
+    if (*con_cls == NULL)
+        *con_cls = &answered_marker;
+    return ret;
+}
+
 enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
                                void **con_cls)
+{
+    struct sync_wait *sw;
+    enum cbx_err rc;
+
+    if (s->broker == NULL || cbx_qmap_mirror_ready(s->qmap, &p->queues, p->has_since, p->since))
+        return hold_begin(s, c, p, con_cls);
+    /* broker = redis: the queues come from Redis first */
+    if (s->cfg.threads != CBX_THREADS_POOL) {
+        struct cbx_broker_ticket t = { 0 };
+        rc = cbx_broker_sync(s->broker, &p->queues, &t);
+        if (rc == CBX_OK) {
+            cbx_broker_wait(s->broker, &t);
+            rc = t.rc;
+        }
+        return rc == CBX_OK ? hold_begin(s, c, p, con_cls) : broker_unavailable(s, c, p, rc);
+    }
+    if ((sw = calloc(1, sizeof *sw)) == NULL)
+        return broker_unavailable(s, c, p, CBX_ERR_NOMEM);
+    sw->req.resumed = sync_resumed;
+    sw->srv = s;
+    sw->p = *p; /* the names pass to it */
+    sw->t.notify = sync_answered;
+    sw->wake.conn = c;
+    sw->wake.slot = 0; /* the browser port's daemon (serve.c) */
+    sw->home = cbx_pool_current();
+    *con_cls = sw;
+    cbx_park(s);
+    MHD_suspend_connection(c);
+    rc = cbx_broker_sync(s->broker, &sw->p.queues, &sw->t);
+    if (rc != CBX_OK) { /* not sent: answered at once */
+        sw->t.rc = rc;
+        cbx_pool_wake(sw->home, &sw->wake);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result hold_begin(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
+                                  void **con_cls)
 {
     struct cbx_hold *h = calloc(1, sizeof *h);
     struct MHD_Response *r = NULL;

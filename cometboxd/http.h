@@ -15,7 +15,7 @@ struct cbx_req {
     /* The request is over (clean: its answer went out whole); frees the context. */
     void (*completed)(struct cbx_req *r, bool clean);
     /* libmicrohttpd calls the handler again after a resume (a long-poll). */
-    enum MHD_Result (*resumed)(struct cbx_req *r, struct MHD_Connection *c);
+    enum MHD_Result (*resumed)(struct cbx_req *r, struct MHD_Connection *c, void **con_cls);
 };
 
 /* A whole answer with this body (copied) and Content-Type, with the cache headers. */

@@ -16,6 +16,7 @@ const char *const cbx_refusal_names[CBX_REFUSE_COUNT] = {
     "max-connections", "max-connections-per-ip", "max-waiters-per-queue", "max-queues", "memory-budget",
     "publish-auth", "subscribe-auth", "bad-request", "too-large", "stopping", "request-timeout",
     "journal",
+    "broker",
 };
 
 #define NBUCKETS 4096

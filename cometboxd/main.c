@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/journal.h"
+#include "broker.h"
 #include "../common/log.h"
 #include "../common/token.h"
 #include "admin.h"
@@ -198,6 +199,8 @@ static int start(struct cbx_server *s, char *err, size_t errlen)
         if (cbx_journal_open(&jo, s->qmap, &s->journal, err, errlen) != CBX_OK)
             return -1;
     }
+    if (s->qmap != NULL && cbx_broker_start(s, err, errlen) != 0)
+        return -1;
     s->reg_nbuckets = 1024;
     s->reg_buckets = calloc(s->reg_nbuckets, sizeof *s->reg_buckets);
     if (s->qmap == NULL || s->ips == NULL || s->reg_buckets == NULL) {
@@ -254,6 +257,7 @@ static void stop(struct cbx_server *s, const char *sig)
     }
     cbx_serve_stop(s); /* nothing is parked now: libmicrohttpd may stop */
     cbx_reaper_stop(s);
+    cbx_broker_stop(s->broker); /* after the last acknowledgement and sweep */
     cbx_journal_close(s->journal); /* after the last acknowledgement a held request made */
     cbx_qmap_destroy(s->qmap);
     cbx_ips_destroy(s->ips);

@@ -64,6 +64,15 @@ enum cbx_err cbx_metrics_format(struct cbx_server *s, struct cbx_buf *b)
         metric(b, "journal_compactions_total", "counter", "Snapshots written to compact the journal.",
                st.j.compactions);
     }
+    if (st.broker_on) {
+        metric(b, "broker_up", "gauge", "1 while Redis answers (broker = redis), 0 while it does not (publishes get 503).",
+               st.b.state == CBX_BROKER_UP ? 1 : 0);
+        metric(b, "broker_reconnects_total", "counter", "Connections to Redis made again after one was lost.",
+               st.b.reconnects);
+        metric(b, "broker_errors_total", "counter", "Lost Redis connections, timeouts and errors Redis answered.",
+               st.b.errors);
+        metric(b, "broker_mirrored_queues", "gauge", "Queues this node subscribes to in Redis.", st.b.mirrored);
+    }
     cbx_buf_adds(b, "# HELP cometbox_held_requests Requests held open, by transport.\n"
                      "# TYPE cometbox_held_requests gauge\n");
     for (int t = 0; t < CBX_T_COUNT; t++)

@@ -14,6 +14,7 @@
 #include "../common/pub.h"
 #include "../common/qmap.h"
 #include "../common/token.h"
+#include "broker.h"
 #include "conn.h"
 #include "hold.h"
 #include "http.h"
@@ -34,6 +35,7 @@ struct publish_ctx {
     struct cbx_server *srv;
     bool waiting;
     struct cbx_journal_ticket ticket;
+    struct cbx_broker_ticket bticket; /* broker = redis: suspended until Redis answers */
     struct cbx_wake wake;
     struct cbx_pool_thread *home;
     uint64_t *ids;         /* owned while waiting */
@@ -88,11 +90,33 @@ static void journal_written(struct cbx_journal_ticket *t)
     cbx_pool_wake(p->home, &p->wake);
 }
 
+/* Redis answered a suspended publish: its pool thread resumes it. Broker
+ * thread, broker lock held. */
+static void broker_answered(struct cbx_broker_ticket *t)
+{
+    struct publish_ctx *p = (struct publish_ctx *)((char *)t - offsetof(struct publish_ctx, bticket));
+
+    cbx_pool_wake(p->home, &p->wake);
+}
+
+static void ids_from(uint64_t first, uint64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = first + i; /* broker.lua hands out a batch's ids in a row */
+}
+
 enum cbx_err cbx_publish_batch(struct cbx_server *s, const struct cbx_pub_batch *b, uint64_t *ids)
 {
     struct cbx_journal_ticket t = { 0 };
     enum cbx_err rc;
 
+    if (s->broker != NULL) {
+        uint64_t first = 0;
+        rc = cbx_broker_publish_wait(s->broker, b, cbx_settings_get(s), &first);
+        if (rc == CBX_OK)
+            ids_from(first, ids, b->n);
+        return rc;
+    }
     cbx_pool_defer_begin(); /* one wake-up write per pool thread for the whole batch */
     rc = cbx_qmap_publish(s->qmap, b, ids, &t);
     cbx_pool_defer_end();
@@ -111,6 +135,9 @@ static enum MHD_Result answer_ids(struct cbx_server *s, struct MHD_Connection *c
     enum MHD_Result ret;
     char detail[256];
 
+    if (rc == CBX_ERR_UNAVAILABLE)
+        return fail(s, c, CBX_REFUSE_BROKER, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                    "the broker (Redis) is unreachable; nothing was queued");
     if (rc == CBX_ERR_IO) {
         struct cbx_journal_stats js;
         cbx_journal_stats(s->journal, &js);
@@ -166,7 +193,27 @@ static enum MHD_Result do_publish(struct cbx_server *s, struct MHD_Connection *c
         return fail(s, c, CBX_REFUSE_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, "malformed", detail);
 
     ids = malloc(batch.n * sizeof *ids);
-    if (ids != NULL && s->journal != NULL && s->cfg.threads == CBX_THREADS_POOL) {
+    if (ids != NULL && s->broker != NULL && s->cfg.threads == CBX_THREADS_POOL) {
+        /* answered when Redis has it: suspended till then */
+        p->srv = s;
+        p->bticket.notify = broker_answered;
+        p->wake.conn = c;
+        p->wake.slot = 1; /* the publish port's daemon (serve.c) */
+        p->home = cbx_pool_current();
+        p->ids = ids;
+        p->n = batch.n;
+        p->waiting = true;
+        cbx_park(s);
+        MHD_suspend_connection(c);
+        rc = cbx_broker_publish(s->broker, &batch, cfg, &p->bticket);
+        cbx_pub_batch_free(&batch);
+        if (rc != CBX_OK) { /* not sent: answered at once */
+            p->bticket.rc = rc;
+            p->bticket.done = true;
+            cbx_pool_wake(p->home, &p->wake);
+        }
+        return MHD_YES;
+    } else if (ids != NULL && s->journal != NULL && s->cfg.threads == CBX_THREADS_POOL) {
         /* answered when the journal has written it: suspended till then */
         p->srv = s;
         p->ticket.notify = journal_written;
@@ -266,11 +313,21 @@ enum MHD_Result cbx_publish_handler(void *cls, struct MHD_Connection *c, const c
     }
     if (p == (void *)&healthz_marker && *upload_data_size == 0) {
         *con_cls = &done_marker;
+        if (s->broker != NULL) /* a node whose Redis is away cannot take publishes */
+            return cbx_broker_up(s->broker)
+                   ? cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\",\"broker\":\"up\"}\n", 30)
+                   : cbx_http_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                   "{\"status\":\"unavailable\",\"broker\":\"down\"}\n", 41);
         return cbx_http_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}\n", 16);
     }
-    if (p->waiting) { /* resumed: the journal is done with it */
+    if (p->waiting) { /* resumed: the journal (or Redis) is done with it */
         p->waiting = false;
         cbx_unpark(s);
+        if (s->broker != NULL) {
+            if (p->bticket.rc == CBX_OK)
+                ids_from(p->bticket.value, p->ids, p->n);
+            return answer_ids(s, c, p->bticket.rc, p->ids, p->n);
+        }
         return answer_ids(s, c, p->ticket.rc, p->ids, p->n);
     }
     if (p->req.completed == NULL) { /* an answer was queued already; drop the rest of the body */

@@ -24,6 +24,7 @@ struct cbx_hold;
 struct cbx_pool;
 struct cbx_ip_table;
 struct cbx_journal;
+struct cbx_broker;
 struct cbx_settings;
 
 /* Every reason cometboxd refuses a request; counted in stats and /metrics. */
@@ -40,6 +41,7 @@ enum cbx_refusal {
     CBX_REFUSE_STOPPING,        /* the daemon is stopping (503) */
     CBX_REFUSE_REQUEST_TIMEOUT, /* request headers not in within request-timeout (connection closed) */
     CBX_REFUSE_JOURNAL,         /* the journal cannot be written (503) */
+    CBX_REFUSE_BROKER,          /* broker = redis: Redis is unreachable (503) */
     CBX_REFUSE_COUNT
 };
 
@@ -67,6 +69,7 @@ struct cbx_server {
     struct cbx_settings *settings; /* owned; where the config comes from, and the copies (settings.c) */
     struct cbx_qmap *qmap;        /* owned */
     struct cbx_journal *journal;  /* owned; NULL without a state-dir */
+    struct cbx_broker *broker;    /* owned; NULL with broker = memory (broker.h) */
     struct MHD_Daemon *browser;   /* threads = per-connection: owned; pool mode: NULL (see pool) */
     struct MHD_Daemon *publisher; /* likewise */
     int browser_fd, publish_fd;   /* listening sockets, owned until handed to MHD */

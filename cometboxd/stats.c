@@ -29,6 +29,8 @@ void cbx_stats_collect(struct cbx_server *s, struct cbx_stats *out)
     cbx_qmap_stats(s->qmap, &out->q);
     if ((out->journal_on = s->journal != NULL))
         cbx_journal_stats(s->journal, &out->j);
+    if ((out->broker_on = s->broker != NULL))
+        cbx_broker_stats(s->broker, &out->b);
     out->publish_requests = atomic_load(&s->ctr.publish_requests);
     out->publish_errors = atomic_load(&s->ctr.publish_errors);
     out->rejected_connections = atomic_load(&s->ctr.refused[CBX_REFUSE_CONNECTIONS]);

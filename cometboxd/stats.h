@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../common/journal.h"
+#include "broker.h"
 #include "../common/qmap.h"
 #include "server.h"
 #include "transport.h"
@@ -24,6 +25,8 @@ struct cbx_stats {
     uint64_t rss_bytes;               /* VmRSS of /proc/self/status; 0 when unknown */
     bool journal_on;                  /* a state-dir is set: j is filled in */
     struct cbx_journal_stats j;
+    bool broker_on;                   /* broker = redis: b is filled in */
+    struct cbx_broker_stats b;
 };
 
 void cbx_stats_collect(struct cbx_server *s, struct cbx_stats *out);

@@ -18,6 +18,7 @@ static const char *const threads_names[] = { "pool", "per-connection", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const auth_names[] = { "none", "token", NULL };
 static const char *const sync_names[] = { "always", "batch", "none", NULL };
+static const char *const broker_names[] = { "memory", "redis", NULL };
 
 #define OFF(f) offsetof(struct cbx_config, f)
 #define STR(f) OFF(f), sizeof(((struct cbx_config *)0)->f)
@@ -101,6 +102,14 @@ const struct cbx_config_key cbx_config_keys[] = {
       "fdatasync before answering) or none (written before answering, synced by the kernel)", KR_RESTART },
     { "journal-compact-size", KT_SIZE, OFF(journal_compact_size), 0, 4096, 1LL << 40, NULL, "64m",
       "the journal is compacted into a snapshot once it is this big and twice the bytes stored", KR_RESTART },
+    { "broker", KT_ENUM, OFF(broker), 0, 0, 0, broker_names, "memory",
+      "memory (this node alone; with state-dir, its journal) or redis (nodes share queues in Redis: docs/SCALING.md)", KR_RESTART },
+    { "redis-url", KT_STR, STR(redis_url), 0, 0, NULL, "redis://127.0.0.1:6379/0",
+      "with broker = redis: redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:/PATH[?db=N&password=P]", KR_RESTART },
+    { "redis-prefix", KT_STR, STR(redis_prefix), 0, 0, NULL, "cometbox",
+      "with broker = redis: the start of every key and channel (nodes that share queues share it)", KR_RESTART },
+    { "redis-timeout", KT_SECS, OFF(redis_timeout), 0, 1, 3600, NULL, "2",
+      "with broker = redis: a command unanswered this long counts as Redis unreachable", KR_RESTART },
     { "log-level", KT_ENUM, OFF(log_level), 0, 0, 0, level_names, "info",
       "error, warn, info or debug", KR_RELOAD },
     { "demo", KT_BOOL, OFF(demo), 0, 0, 1, NULL, "off", "serve the demo page at /demo", KR_RELOAD },
@@ -531,6 +540,12 @@ enum cbx_err cbx_config_check(const struct cbx_config *cfg, char *err, size_t er
     }
     if (cfg->subscribe_auth == CBX_AUTH_TOKEN && strlen(cfg->subscribe_secret) < 16) {
         snprintf(err, errlen, "subscribe-auth = token needs a subscribe-secret of at least 16 bytes");
+        return CBX_ERR_INVALID;
+    }
+    /* one store of messages: Redis, or this node's journal */
+    if (cfg->broker == CBX_BROKER_REDIS && cfg->state_dir[0] != '\0') {
+        snprintf(err, errlen, "state-dir is for broker = memory; with broker = redis the messages live in Redis "
+                              "(unset state-dir)");
         return CBX_ERR_INVALID;
     }
     return CBX_OK;

@@ -13,6 +13,7 @@
 enum cbx_threads_mode { CBX_THREADS_POOL, CBX_THREADS_PER_CONNECTION };
 enum cbx_subscribe_auth { CBX_AUTH_NONE, CBX_AUTH_TOKEN };
 enum cbx_journal_sync { CBX_SYNC_ALWAYS, CBX_SYNC_BATCH, CBX_SYNC_NONE };
+enum cbx_broker_kind { CBX_BROKER_MEMORY, CBX_BROKER_REDIS };
 
 struct cbx_config {
     char listen[256];
@@ -53,6 +54,10 @@ struct cbx_config {
     char state_dir[256];       /* "" = memory only */
     int journal_sync;          /* enum cbx_journal_sync */
     size_t journal_compact_size;
+    int broker;                /* enum cbx_broker_kind */
+    char redis_url[512];
+    char redis_prefix[64];
+    long redis_timeout;        /* seconds */
     int log_level;             /* enum cbx_log_level */
     bool demo;
 };

@@ -14,6 +14,7 @@ const char *cbx_strerror(enum cbx_err err)
     case CBX_ERR_STOPPING: return "shutting down";
     case CBX_ERR_BUSY: return "too many requests held on this queue";
     case CBX_ERR_BUDGET: return "the memory budget for messages is full";
+    case CBX_ERR_UNAVAILABLE: return "the broker (Redis) is unreachable";
     }
     return "unknown error";
 }

@@ -14,6 +14,7 @@ enum cbx_err {
     CBX_ERR_STOPPING,   /* the daemon is shutting down */
     CBX_ERR_BUSY,       /* too many requests held on one queue (max-waiters-per-queue) */
     CBX_ERR_BUDGET,     /* the memory budget for messages is full (max-total-bytes) */
+    CBX_ERR_UNAVAILABLE, /* broker = redis: Redis is unreachable or refused the command */
 };
 
 /* Returns a static, human-readable description of err. */

@@ -521,7 +521,7 @@ enum cbx_err cbx_journal_open(const struct cbx_journal_opts *o, struct cbx_qmap 
                               char *err, size_t errlen)
 {
     static const struct cbx_qmap_log hooks_tmpl = { NULL,     hook_prepare, hook_append, hook_kick,
-                                                    hook_discard, hook_trim,  hook_ack };
+                                                    hook_discard, hook_trim,  hook_ack,   NULL };
     struct cbx_journal *j = calloc(1, sizeof *j);
     struct cbx_qmap_log hooks = hooks_tmpl;
     struct cbx_qmap_stats qs;

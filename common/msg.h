@@ -46,6 +46,13 @@ static inline struct cbx_msg *cbx_msg_ref(struct cbx_msg *m)
 
 void cbx_msg_unref(struct cbx_msg *m);
 
+/* The encoding's bytes after the id digits (what a journal or Redis keeps). */
+static inline const char *cbx_msg_tail(const struct cbx_msg *m, size_t *len)
+{
+    *len = m->tail_len;
+    return m->json + m->len - m->tail_len;
+}
+
 /* Appends text as a JSON string literal (with quotes) to out, which must
  * have room for cbx_json_string_max(len) bytes; returns bytes written.
  * Every control character is escaped (\n, \r, \t, the others and DEL as

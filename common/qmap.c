@@ -93,6 +93,12 @@ void cbx_queue_free(struct cbx_qmap *m, struct cbx_queue *q)
 {
     struct cbx_queue **pp = &m->buckets[q->hash & (m->nbuckets - 1)];
 
+    if (q->mirrored) {
+        /* Redis keeps its messages: nothing is dropped, only forgotten here */
+        cbx_queue_forget(m, q);
+        if (m->hooked && m->log.forget != NULL)
+            m->log.forget(m->log.ctx, q->name, q->name_len);
+    }
     while (q->count > 0)
         cbx_queue_drop(m, q, CBX_DROP_FLUSHED);
     while (*pp != q)
@@ -110,7 +116,7 @@ void cbx_qmap_destroy(struct cbx_qmap *m)
 {
     if (m == NULL)
         return;
-    m->logged = false;
+    m->logged = m->hooked = false;
     for (size_t i = 0; i < m->n_unrel; i++)
         cbx_msg_unref(m->unrel[i].msg);
     free(m->unrel);
@@ -192,12 +198,13 @@ struct cbx_queue *cbx_queue_get(struct cbx_qmap *m, const char *name, size_t len
     return q;
 }
 
-static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_queue **qs)
+static void link_waiter(struct cbx_qmap *m, struct cbx_waiter *w, struct cbx_queue **qs, const uint64_t *seen)
 {
     for (size_t i = 0; i < w->queues.n; i++) {
         struct cbx_waitlink *l = &w->links[i];
         l->w = w;
         l->q = qs[i];
+        l->seen = seen[i];
         l->prev = NULL;
         l->next = qs[i]->waiters;
         if (l->next != NULL)
@@ -257,6 +264,9 @@ void cbx_qmap_deliver(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *m
     for (struct cbx_waitlink *l = q->waiters; l != NULL; l = l->next) {
         struct cbx_waiter *w = l->w;
 
+        if (msg->id <= l->seen)
+            continue; /* it has it, or resumed past it (qmap.h) */
+        l->seen = msg->id;
         pthread_mutex_lock(&w->mu);
         if (w->flags & CBX_W_GONE) {
             /* its browser went away and it is about to end: it must not
@@ -488,7 +498,7 @@ enum cbx_err cbx_qmap_publish(struct cbx_qmap *m, const struct cbx_pub_batch *b,
     rec = NULL;
     cbx_qmap_wake_filled(m, filled, now);
     pthread_mutex_unlock(&m->mu);
-    if (m->logged)
+    if (m->hooked)
         m->log.kick(m->log.ctx);
 out:
     if (rec != NULL)
@@ -563,6 +573,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
 {
     struct cbx_queue *qs[CBX_QLIST_MAX];
     size_t next[CBX_QLIST_MAX];
+    uint64_t seen[CBX_QLIST_MAX];
     size_t n = w->queues.n, found = 0, taken = 0;
     enum cbx_err rc = CBX_OK;
     bool restart;
@@ -608,6 +619,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
             goto out;
         }
         next[i] = cbx_queue_after(qs[i], cursor);
+        seen[i] = cursor;
     }
 
     /* merge the queues' unseen messages by id, lowest first */
@@ -632,6 +644,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         }
         if (w->ack_on_deliver)
             cbx_queue_ack(m, qs[best], best_id, now);
+        seen[best] = best_id;
         next[best]++;
         taken++;
     }
@@ -645,7 +658,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
             rc = CBX_ERR_BUSY;
             goto out;
         }
-        link_waiter(m, w, qs);
+        link_waiter(m, w, qs, seen);
     }
 out:
     /* placeholders this call made and did not link w to */
@@ -653,7 +666,7 @@ out:
         if (qs[i]->placeholder && qs[i]->waiters == NULL)
             cbx_queue_free(m, qs[i]);
     pthread_mutex_unlock(&m->mu);
-    if (m->logged)
+    if (m->hooked)
         m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
     return rc;
 }

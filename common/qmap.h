@@ -43,6 +43,10 @@ struct cbx_waitlink {
     struct cbx_waiter *w;
     struct cbx_queue *q; /* NULL when not linked; guarded by the map lock */
     struct cbx_waitlink *prev, *next;
+    /* The highest id of q the waiter was handed or resumed past: a
+     * delivery at or below it is skipped (with broker = redis a change may
+     * reach this node after a browser resumed past it elsewhere). */
+    uint64_t seen;
 };
 
 struct cbx_waiter {
@@ -126,7 +130,12 @@ struct cbx_qmap_log {
     void (*trim)(void *ctx, const char *name, size_t len, uint64_t upto, enum cbx_drop_reason reason);
     /* Queue name's acknowledgement point moved to upto. */
     void (*ack)(void *ctx, const char *name, size_t len, uint64_t upto);
+    /* A mirrored queue (cbx_qmap_mirror_apply()) is no longer kept here:
+     * nobody waited on it for retain-acked seconds. May be NULL. */
+    void (*forget)(void *ctx, const char *name, size_t len);
 };
+/* A log whose prepare is NULL only listens (trim, ack, kick, forget):
+ * publishes are seen at once, as without a log. broker = redis sets one. */
 
 /* Creates an empty map whose first id is the wall clock in microseconds;
  * each later id is the last one + 1.
@@ -278,6 +287,25 @@ void cbx_qmap_stats(struct cbx_qmap *m, struct cbx_qmap_stats *out);
 /* Replaces the limits (a config reload). They apply from the next publish,
  * subscribe or sweep on; nothing stored is dropped or refused now. */
 void cbx_qmap_set_limits(struct cbx_qmap *m, const struct cbx_qmap_limits *lim);
+
+/* broker = redis (common/qmap_mirror.c): the map mirrors the queues this
+ * node's browsers wait on, as Redis has them (mirror.h); cbx_qmap_publish()
+ * is not used. Applies u under the lock: a load makes its queues mirrored
+ * (made when missing) and brings them to Redis's state; a change reaches
+ * only queues mirrored already. New messages go to the waiters as a
+ * publish's do; drops and acknowledgements follow Redis's (without telling
+ * the log: Redis made them). Ids: last_id and visible_id follow u's, a
+ * load's first_id becomes the map's. CBX_ERR_NOMEM: part of u is applied;
+ * the next load of those queues completes it. */
+struct cbx_mirror_update;
+enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_update *u);
+/* Whether a subscribe to queues with since (has_since) can be served from
+ * the mirror now: every queue is mirrored and since is not above the last
+ * id this node has heard of. Else the broker loads them first. */
+bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since, uint64_t since);
+/* Every mirrored queue's name, NUL-separated, into a new buffer (free());
+ * for a reload after Redis came back. */
+enum cbx_err cbx_qmap_mirror_names(struct cbx_qmap *m, char **names, size_t *len, size_t *n);
 
 /* One row per queue for the admin `queues` command. */
 struct cbx_queue_info {

@@ -26,13 +26,16 @@ void cbx_qmap_sweep(struct cbx_qmap *m, int64_t now)
             }
             /* (a placeholder always has a waiter, so it is never freed here;
              * nor is a queue an observer watches) */
-            if (q->count == 0 && q->waiters == NULL && q->unreleased == 0 && now - q->active_us >= m->lim.retain_acked_us)
+            /* a mirrored queue goes with its last waiter as an empty one
+             * does: Redis keeps its messages */
+            if ((q->count == 0 || q->mirrored) && q->waiters == NULL && q->unreleased == 0 &&
+                now - q->active_us >= m->lim.retain_acked_us)
                 cbx_queue_free(m, q);
             q = next;
         }
     }
     pthread_mutex_unlock(&m->mu);
-    if (m->logged)
+    if (m->hooked)
         m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
 }
 
@@ -61,7 +64,7 @@ enum cbx_err cbx_qmap_flush(struct cbx_qmap *m, const char *name, uint64_t *coun
             flush_queue(m, q, count);
     }
     pthread_mutex_unlock(&m->mu);
-    if (m->logged)
+    if (m->hooked)
         m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
     return rc;
 }

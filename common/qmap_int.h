@@ -17,6 +17,7 @@ struct entry {
 struct cbx_queue {
     struct cbx_queue *hnext;
     uint32_t hash;
+    bool mirrored;      /* broker = redis: kept as Redis has it (cbx_qmap_mirror_apply()) */
     bool placeholder;   /* made by a subscribe: no messages, not counted in
                          * max-queues, freed when its last waiter leaves; a
                          * publish makes it a queue */
@@ -58,7 +59,8 @@ struct cbx_qmap {
     /* Readers see ids up to visible_id: with a journal, what it has written
      * (cbx_qmap_release()); without one, last_id. */
     uint64_t visible_id;
-    bool logged;          /* log is set: publishes wait for their release */
+    bool logged;          /* a journal is set: publishes wait for their release */
+    bool hooked;          /* a log is set (a journal, or broker = redis): tell it of drops and acks */
     uint64_t snap_epoch;  /* the last snapshot copy begun */
     struct cbx_qmap_log log;
     struct cbx_unreleased *unrel; /* oldest first */
@@ -104,6 +106,12 @@ bool cbx_queue_reserve(struct cbx_queue *q, size_t n);
 void cbx_queue_push(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg, int64_t now);
 /* Acknowledges everything up to id upto (never beyond the last id handed out). */
 void cbx_queue_ack(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now);
+/* The same; the log hears of it only when tell (a mirror follows Redis's
+ * acknowledgements without sending them back). */
+void cbx_queue_ack_quietly(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now, bool tell);
+/* Lets go of every message without dropping any (no gap, no counter, no
+ * log): a mirrored queue's messages stay in Redis. */
+void cbx_queue_forget(struct cbx_qmap *m, struct cbx_queue *q);
 /* Takes the newest entry away as if it had never been published (a batch
  * the journal could not write). */
 void cbx_queue_unpush(struct cbx_qmap *m, struct cbx_queue *q);

@@ -11,7 +11,8 @@
 void cbx_qmap_set_log(struct cbx_qmap *m, const struct cbx_qmap_log *log)
 {
     pthread_mutex_lock(&m->mu);
-    m->logged = log != NULL;
+    m->logged = log != NULL && log->prepare != NULL;
+    m->hooked = log != NULL;
     if (log != NULL)
         m->log = *log;
     m->visible_id = m->last_id; /* nothing is unreleased at either moment */
@@ -73,6 +74,6 @@ void cbx_qmap_ack(struct cbx_qmap *m, struct cbx_waiter *w, uint64_t upto)
         if (w->links[i].q != NULL)
             cbx_queue_ack(m, w->links[i].q, upto, now);
     pthread_mutex_unlock(&m->mu);
-    if (m->logged)
+    if (m->hooked)
         m->log.kick(m->log.ctx); /* what it acknowledged or dropped */
 }

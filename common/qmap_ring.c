@@ -21,7 +21,7 @@ void cbx_queue_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reaso
     }
     q->purged_to = msg->id;
     q->purged_reason = reason;
-    if (m->logged)
+    if (m->hooked && m->log.trim != NULL)
         m->log.trim(m->log.ctx, q->name, q->name_len, msg->id, reason);
     q->bytes -= msg->len;
     m->stored--;
@@ -35,6 +35,26 @@ void cbx_queue_drop(struct cbx_qmap *m, struct cbx_queue *q, enum cbx_drop_reaso
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     cbx_msg_unref(msg);
+}
+
+void cbx_queue_forget(struct cbx_qmap *m, struct cbx_queue *q)
+{
+    while (q->count > 0) {
+        struct entry *e = cbx_queue_entry(q, 0);
+        if (q->nacked > 0) {
+            q->nacked--;
+            q->acked_bytes -= e->m->len;
+        } else {
+            m->pending--;
+            m->pending_bytes -= e->m->len;
+        }
+        q->bytes -= e->m->len;
+        m->stored--;
+        m->stored_bytes -= e->m->len;
+        cbx_msg_unref(e->m);
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->count--;
+    }
 }
 
 void cbx_queue_unpush(struct cbx_qmap *m, struct cbx_queue *q)
@@ -90,12 +110,17 @@ void cbx_queue_push(struct cbx_qmap *m, struct cbx_queue *q, struct cbx_msg *msg
 
 void cbx_queue_ack(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now)
 {
+    cbx_queue_ack_quietly(m, q, upto, now, true);
+}
+
+void cbx_queue_ack_quietly(struct cbx_qmap *m, struct cbx_queue *q, uint64_t upto, int64_t now, bool tell)
+{
     if (upto > m->visible_id)
         upto = m->visible_id; /* nobody saw more */
     if (upto <= q->acked)
         return;
     q->acked = upto;
-    if (m->logged)
+    if (tell && m->hooked && m->log.ack != NULL)
         m->log.ack(m->log.ctx, q->name, q->name_len, upto);
     while (q->nacked < q->count) {
         struct entry *e = cbx_queue_entry(q, q->nacked);

@@ -1,0 +1,239 @@
+-- broker.lua - the queues of broker = redis, kept in Redis by one script
+-- (compiled into cometboxd; loaded with SCRIPT LOAD at each connect and run
+-- with EVALSHA). Each call is one atomic step: Redis runs no other command
+-- while it runs. docs/SCALING.md describes the keys; PROTOCOL.md the rules
+-- (ids, mailboxes, gaps) it keeps exactly as one node does.
+--
+-- ARGV[1] is the operation, ARGV[2] the key prefix P. Keys:
+--   P:id          the last id handed out; P:first the first one
+--   P:queues      set: the queues holding messages (what max-queues counts)
+--   P:tot         hash m, b: messages and bytes stored (max-total-*)
+--   P:q:NAME      sorted set, score = id, member = "ID PUBLISHED_US TAIL"
+--                 (TAIL: the message's JSON after its id, msg.h)
+--   P:s:NAME      hash a (acknowledged up to), l, lr (lost to, why),
+--                 p, pr (purged to, why), b (bytes)
+--   P:k:NAME      list "UPTO US": when the acknowledgement point moved
+-- Channels: P:c:NAME gets every change of NAME, P:ctl kicks.
+-- Changes are told as text cometboxd parses (common/mirror.c):
+--   "N|L LAST FIRST NQUEUES\n" then per queue
+--   "Q NAMELEN NAME ACKED LOST LOSTWHY PURGED PURGEDWHY NMSGS\n" and per
+--   message "LEN MEMBER\n".
+-- Ids are below 2^53, so Lua's numbers hold them exactly; fmt() writes
+-- them (tostring() would round them to 14 digits).
+
+local op, P = ARGV[1], ARGV[2]
+local OVERFLOW, EXPIRED, FLUSHED = 1, 2, 3
+
+local function fmt(x) return string.format('%.0f', x) end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- the last id handed out; the first call of a new Redis starts the
+-- sequence at its clock in microseconds, as a node without a journal does
+local function last_id()
+  local v = redis.call('GET', P .. ':id')
+  if v then return tonumber(v) end
+  local t = now_us()
+  redis.call('SET', P .. ':id', fmt(t - 1))
+  redis.call('SET', P .. ':first', fmt(t))
+  return t - 1
+end
+
+-- a member's publish time and the bytes of its JSON ({"id": ID TAIL)
+local function parse(member)
+  local a = string.find(member, ' ', 1, true)
+  local b = string.find(member, ' ', a + 1, true)
+  return tonumber(string.sub(member, a + 1, b - 1)), 6 + (a - 1) + (#member - b)
+end
+
+local function state(name)
+  local h = redis.call('HMGET', P .. ':s:' .. name, 'a', 'l', 'lr', 'p', 'pr', 'b')
+  return { a = tonumber(h[1] or 0), l = tonumber(h[2] or 0), lr = tonumber(h[3] or 0),
+           p = tonumber(h[4] or 0), pr = tonumber(h[5] or 0), b = tonumber(h[6] or 0) }
+end
+
+-- keys live as long as a message could: message-ttl plus retain-acked
+local function save(name, s, ttl, retain)
+  local ms = math.floor((ttl + retain) / 1000) + 60000
+  redis.call('HSET', P .. ':s:' .. name, 'a', fmt(s.a), 'l', fmt(s.l), 'lr', s.lr,
+             'p', fmt(s.p), 'pr', s.pr, 'b', fmt(s.b))
+  redis.call('PEXPIRE', P .. ':s:' .. name, ms)
+  redis.call('PEXPIRE', P .. ':q:' .. name, ms)
+  redis.call('PEXPIRE', P .. ':k:' .. name, ms)
+end
+
+-- drops the oldest message of name, remembering it for gap reports
+local function drop(name, s, why)
+  local r = redis.call('ZPOPMIN', P .. ':q:' .. name)
+  if #r == 0 then return false end
+  local id = tonumber(r[2])
+  local _, len = parse(r[1])
+  if id > s.a then s.l = id; s.lr = why end
+  s.p = id; s.pr = why; s.b = s.b - len
+  redis.call('HINCRBY', P .. ':tot', 'm', -1)
+  redis.call('HINCRBY', P .. ':tot', 'b', -len)
+  if redis.call('ZCARD', P .. ':q:' .. name) == 0 then redis.call('SREM', P .. ':queues', name) end
+  return true
+end
+
+-- drops what is older than message-ttl, or acknowledged longer ago than
+-- retain-acked (the sweep of one node, done when a queue is touched)
+local function expire(name, s, now, ttl, retain)
+  local k = P .. ':k:' .. name
+  while true do
+    local r = redis.call('ZRANGE', P .. ':q:' .. name, 0, 0, 'WITHSCORES')
+    if #r == 0 then return end
+    local id = tonumber(r[2])
+    local old = now - parse(r[1]) >= ttl
+    if not old and id <= s.a then
+      while true do
+        local e = redis.call('LINDEX', k, 0)
+        if not e then break end
+        local sp = string.find(e, ' ', 1, true)
+        if tonumber(string.sub(e, 1, sp - 1)) >= id then
+          old = now - tonumber(string.sub(e, sp + 1)) >= retain
+          break
+        end
+        redis.call('LPOP', k)
+      end
+    end
+    if not old then return end
+    drop(name, s, EXPIRED)
+  end
+end
+
+local function block(name, s, members)
+  local t = { 'Q ', #name, ' ', name, ' ', fmt(s.a), ' ', fmt(s.l), ' ', s.lr, ' ',
+              fmt(s.p), ' ', s.pr, ' ', #members, '\n' }
+  for _, mb in ipairs(members) do
+    t[#t + 1] = #mb; t[#t + 1] = ' '; t[#t + 1] = mb; t[#t + 1] = '\n'
+  end
+  return table.concat(t)
+end
+
+local function tell(name, s, members)
+  redis.call('PUBLISH', P .. ':c:' .. name,
+             'N ' .. fmt(last_id()) .. ' 0 1\n' .. block(name, s, members))
+end
+
+-- publish QMAX QBYTES TTL RETAIN MAXQ MAXM MAXB N (NAME TAIL)*N -> first id
+-- All of the batch or none of it: every check comes before any write.
+if op == 'publish' then
+  local qmax, qbytes = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local ttl, retain = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local maxq, maxm, maxb = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+  local n = tonumber(ARGV[10])
+  local now = now_us()
+  local states, order, fresh, incoming = {}, {}, 0, 0
+  for i = 1, n do
+    local name = ARGV[9 + 2 * i]
+    if not states[name] then
+      states[name] = state(name)
+      order[#order + 1] = name
+      expire(name, states[name], now, ttl, retain)
+    end
+    incoming = incoming + #ARGV[10 + 2 * i] + 26
+  end
+  for _, name in ipairs(order) do
+    if redis.call('SISMEMBER', P .. ':queues', name) == 0 then fresh = fresh + 1 end
+  end
+  local tot = redis.call('HMGET', P .. ':tot', 'm', 'b')
+  local totm, totb = tonumber(tot[1] or 0), tonumber(tot[2] or 0)
+  if fresh > 0 and redis.call('SCARD', P .. ':queues') + fresh > maxq then
+    for _, name in ipairs(order) do save(name, states[name], ttl, retain) end
+    return redis.error_reply('FULL too many queues (max-queues)')
+  end
+  if totm + n > maxm or totb + incoming > maxb then
+    for _, name in ipairs(order) do save(name, states[name], ttl, retain) end
+    return redis.error_reply('BUDGET the memory budget for messages is full (max-total-bytes, max-total-messages)')
+  end
+  local first = last_id() + 1
+  redis.call('INCRBY', P .. ':id', n)
+  local added = {}
+  for i = 1, n do
+    local name, tail = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
+    local id = first + i - 1
+    local member = fmt(id) .. ' ' .. fmt(now) .. ' ' .. tail
+    local len = 6 + #fmt(id) + #tail
+    local s = states[name]
+    local count = redis.call('ZCARD', P .. ':q:' .. name)
+    -- room first; a queue always keeps the newest message
+    while count > 0 and (count + 1 > qmax or s.b + len > qbytes) do
+      drop(name, s, OVERFLOW)
+      count = count - 1
+    end
+    redis.call('ZADD', P .. ':q:' .. name, fmt(id), member)
+    redis.call('SADD', P .. ':queues', name)
+    redis.call('HINCRBY', P .. ':tot', 'm', 1)
+    redis.call('HINCRBY', P .. ':tot', 'b', len)
+    s.b = s.b + len
+    added[name] = added[name] or {}
+    table.insert(added[name], member)
+  end
+  for _, name in ipairs(order) do
+    save(name, states[name], ttl, retain)
+    tell(name, states[name], added[name])
+  end
+  return fmt(first)
+end
+
+-- ack TTL RETAIN (NAME UPTO)* -> the number of queues whose point moved.
+-- Never past the last id handed out: nobody saw more.
+if op == 'ack' then
+  local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local now, moved = now_us(), 0
+  for i = 5, #ARGV, 2 do
+    local name, upto = ARGV[i], math.min(tonumber(ARGV[i + 1]), last_id())
+    local s = state(name)
+    if upto > s.a then
+      s.a = upto
+      redis.call('RPUSH', P .. ':k:' .. name, fmt(upto) .. ' ' .. fmt(now))
+      save(name, s, ttl, retain)
+      tell(name, s, {})
+      moved = moved + 1
+    end
+  end
+  return moved
+end
+
+-- load TTL RETAIN NAME* -> "L LAST FIRST N\n" and every queue, whole
+if op == 'load' then
+  local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local last, now = last_id(), now_us()
+  local out = { 'L ', fmt(last), ' ', (redis.call('GET', P .. ':first') or '0'), ' ', #ARGV - 4, '\n' }
+  for i = 5, #ARGV do
+    local name = ARGV[i]
+    local s = state(name)
+    local before = s.p
+    expire(name, s, now, ttl, retain)
+    if s.p ~= before then save(name, s, ttl, retain) end
+    out[#out + 1] = block(name, s, redis.call('ZRANGE', P .. ':q:' .. name, 0, -1))
+  end
+  return table.concat(out)
+end
+
+-- flush TTL RETAIN [NAME] -> messages dropped; no NAME: every queue
+if op == 'flush' then
+  local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local names, count = {}, 0
+  if ARGV[5] then
+    if redis.call('EXISTS', P .. ':q:' .. ARGV[5], P .. ':s:' .. ARGV[5]) == 0 then
+      return redis.error_reply('NOTFOUND no such queue')
+    end
+    names = { ARGV[5] }
+  else
+    names = redis.call('SMEMBERS', P .. ':queues')
+  end
+  for _, name in ipairs(names) do
+    local s = state(name)
+    while drop(name, s, FLUSHED) do count = count + 1 end
+    save(name, s, ttl, retain)
+    tell(name, s, {})
+  end
+  return count
+end
+
+return redis.error_reply('ERR unknown operation ' .. tostring(op))

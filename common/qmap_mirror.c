@@ -1,0 +1,141 @@
+/* qmap_mirror.c - broker = redis: the map as a mirror of the queues this
+ * node's browsers wait on (qmap.h, cbx_qmap_mirror_apply()). Redis decides
+ * ids, drops and acknowledgements; this file only follows. Locking:
+ * qmap.c's opening comment. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror.h"
+#include "qmap_int.h"
+
+/* The id after which q takes new messages: its newest, or what it dropped. */
+static uint64_t queue_last(struct cbx_queue *q)
+{
+    uint64_t last = q->count ? cbx_queue_entry(q, q->count - 1)->m->id : 0;
+    return last > q->purged_to ? last : q->purged_to;
+}
+
+static enum cbx_err apply_queue(struct cbx_qmap *m, const struct cbx_mirror_queue *mq, bool load, int64_t now,
+                                int64_t now_real, struct cbx_waiter **filled)
+{
+    uint32_t h = cbx_qmap_hash(mq->name, mq->name_len);
+    struct cbx_queue *q = cbx_queue_find(m, mq->name, mq->name_len, h);
+    size_t first = 0;
+
+    if (q == NULL && !load)
+        return CBX_OK; /* not mirrored here: nobody waits on it */
+    if (q == NULL && (q = cbx_queue_get(m, mq->name, mq->name_len, true)) == NULL)
+        return CBX_ERR_NOMEM;
+    if (!q->mirrored && !load)
+        return CBX_OK; /* a placeholder whose load is under way: the load brings it */
+    if (load && !q->mirrored) {
+        q->mirrored = true;
+        if (q->placeholder) { /* what max-queues counts is Redis's business */
+            q->placeholder = false;
+            m->nplaceholders--;
+            m->nqueues++;
+        }
+    }
+    /* Redis's drops: what it purged is gone here too */
+    while (q->count > 0 && cbx_queue_entry(q, 0)->m->id <= mq->purged_to)
+        cbx_queue_drop(m, q, (enum cbx_drop_reason)mq->purged_reason);
+    if (mq->purged_to > q->purged_to) {
+        q->purged_to = mq->purged_to;
+        q->purged_reason = (enum cbx_drop_reason)mq->purged_reason;
+    }
+    if (mq->lost_to > q->lost_to) {
+        q->lost_to = mq->lost_to;
+        q->lost_reason = (enum cbx_drop_reason)mq->lost_reason;
+    }
+    while (first < mq->n && mq->msgs[first]->id <= queue_last(q))
+        first++;
+    if (first < mq->n && !cbx_queue_reserve(q, q->count + (mq->n - first)))
+        return CBX_ERR_NOMEM;
+    for (size_t i = first; i < mq->n; i++) {
+        struct cbx_msg *msg = mq->msgs[i];
+        int64_t age = now_real - msg->published_us;
+
+        /* its age counts from its publish, on whichever node */
+        cbx_queue_push(m, q, cbx_msg_ref(msg), now - (age > 0 ? age : 0));
+        q->last_publish_real_us = msg->published_us;
+        m->st.published++;
+        cbx_qmap_deliver(m, q, msg, now, filled);
+    }
+    if (first < mq->n)
+        q->active_us = now;
+    cbx_queue_ack_quietly(m, q, mq->acked, now, false);
+    return CBX_OK;
+}
+
+enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_update *u)
+{
+    struct cbx_waiter *filled = NULL;
+    enum cbx_err rc = CBX_OK;
+    int64_t now, now_real;
+
+    pthread_mutex_lock(&m->mu);
+    now = cbx_now_mono_us();
+    now_real = cbx_now_real_us();
+    if (u->load && u->first_id != 0 && u->first_id != m->first_id)
+        m->first_id = u->first_id; /* Redis's sequence (a new Redis: a new one) */
+    if (u->last_id > m->last_id)
+        m->last_id = u->last_id;
+    if (m->last_id < m->first_id - 1)
+        m->last_id = m->first_id - 1;
+    m->visible_id = m->last_id; /* before delivering: a stream acknowledges up to it */
+    for (size_t i = 0; i < u->nq; i++) {
+        enum cbx_err r = apply_queue(m, &u->qs[i], u->load, now, now_real, &filled);
+        if (r != CBX_OK)
+            rc = r;
+    }
+    cbx_qmap_wake_filled(m, filled, now);
+    pthread_mutex_unlock(&m->mu);
+    if (m->hooked)
+        m->log.kick(m->log.ctx); /* what streams acknowledged on delivery */
+    return rc;
+}
+
+bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since, uint64_t since)
+{
+    bool ready;
+
+    pthread_mutex_lock(&m->mu);
+    ready = !has_since || since <= m->last_id;
+    for (size_t i = 0; ready && i < queues->n; i++) {
+        const char *name = queues->names[i];
+        size_t len = strlen(name);
+        struct cbx_queue *q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
+        ready = q != NULL && q->mirrored;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return ready;
+}
+
+enum cbx_err cbx_qmap_mirror_names(struct cbx_qmap *m, char **names, size_t *len, size_t *n)
+{
+    size_t need = 0, at = 0;
+    char *out;
+
+    *names = NULL;
+    *len = *n = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t b = 0; b < m->nbuckets; b++)
+        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
+            if (q->mirrored)
+                need += q->name_len + 1;
+    if (need == 0 || (out = malloc(need)) == NULL) {
+        pthread_mutex_unlock(&m->mu);
+        return need == 0 ? CBX_OK : CBX_ERR_NOMEM;
+    }
+    for (size_t b = 0; b < m->nbuckets; b++)
+        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
+            if (q->mirrored) {
+                memcpy(out + at, q->name, q->name_len + 1);
+                at += q->name_len + 1;
+                (*n)++;
+            }
+    pthread_mutex_unlock(&m->mu);
+    *names = out;
+    *len = at;
+    return CBX_OK;
+}
