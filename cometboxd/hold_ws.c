@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -69,19 +70,26 @@ static ssize_t sock_recv(void *ctx, uint8_t *buf, size_t len)
     return n > 0 ? n : -1;
 }
 
-static ssize_t sock_send(void *ctx, const uint8_t *buf, size_t len)
+static ssize_t sock_sendv(void *ctx, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     struct cbx_ws *ws = ctx;
+    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
     ssize_t n;
 
     do
-        n = send(ws->fd, buf, len, MSG_NOSIGNAL);
+        n = sendmsg(ws->fd, &mh, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
     if (n > 0)
         atomic_store(&ws->h->last_write_us, cbx_now_mono_us());
     return n > 0 ? n : -1;
+}
+
+static ssize_t sock_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    return sock_sendv(ctx, buf, len, NULL, 0);
 }
 
 static void sock_ack(void *ctx, uint64_t id)
@@ -301,7 +309,7 @@ static void upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const c
     if (extra_in_size > 0)
         memcpy(ws->extra, extra_in, extra_in_size);
     ws->extra_len = extra_in_size;
-    io = (struct cbx_wsconn_io){ ws, sock_recv, sock_send, sock_ack };
+    io = (struct cbx_wsconn_io){ ws, sock_recv, sock_send, sock_ack, sock_sendv };
     ws->wc = cbx_wsconn_new(&io, h->cfg->max_ws_frame);
     if (!pool)
         ws->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

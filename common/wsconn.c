@@ -22,6 +22,8 @@ struct cbx_wsconn {
     bool ping_out;      /* a ping went out, no pong since */
     size_t max_msg;
     unsigned close_code;
+    uint8_t head[14];   /* a frame's header held back to go with its payload (io.sendv) */
+    size_t head_len;
 };
 
 /* What wslay is told of n bytes moved: n, or its error (would block: 0;
@@ -44,12 +46,34 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return moved(c, ctx, c->io.recv(c->io.ctx, buf, len));
 }
 
+/* wslay hands over a frame's header (flagged WSLAY_MSG_MORE) and its
+ * payload in two calls; with io.sendv the header waits and goes out with
+ * the payload, in one segment (the socket has TCP_NODELAY). */
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
     struct cbx_wsconn *c = user;
+    ssize_t n;
 
-    (void)flags;
-    return moved(c, ctx, c->io.send(c->io.ctx, data, len));
+    if (c->io.sendv == NULL)
+        return moved(c, ctx, c->io.send(c->io.ctx, data, len));
+    if ((flags & WSLAY_MSG_MORE) && c->head_len == 0 && len <= sizeof c->head) {
+        memcpy(c->head, data, len);
+        c->head_len = len;
+        return (ssize_t)len; /* wslay counts it sent; it is ours to send now */
+    }
+    if (c->head_len == 0)
+        return moved(c, ctx, c->io.send(c->io.ctx, data, len));
+    n = c->io.sendv(c->io.ctx, c->head, c->head_len, data, len);
+    if (n <= 0)
+        return moved(c, ctx, n);
+    if ((size_t)n < c->head_len) { /* part of the header: the rest waits */
+        memmove(c->head, c->head + n, c->head_len - (size_t)n);
+        c->head_len -= (size_t)n;
+        return moved(c, ctx, 0);
+    }
+    n -= (ssize_t)c->head_len;
+    c->head_len = 0;
+    return n > 0 ? n : moved(c, ctx, 0);
 }
 
 static void refuse(struct cbx_wsconn *c, enum cbx_ws_close code, const char *reason)

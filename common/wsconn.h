@@ -35,6 +35,10 @@ struct cbx_wsconn_io {
     ssize_t (*send)(void *ctx, const uint8_t *buf, size_t len);
     /* The peer acknowledged everything up to id. */
     void (*ack)(void *ctx, uint64_t id);
+    /* Optional: writes a then b in one call (a frame's header with its
+     * payload: one segment, one system call), as send does. NULL: each
+     * goes by send. */
+    ssize_t (*sendv)(void *ctx, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 };
 
 /* A connection whose messages are at most max_msg bytes. NULL when memory

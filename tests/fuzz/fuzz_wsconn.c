@@ -45,7 +45,7 @@ static void f_ack(void *ctx, uint64_t id)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct feed f;
-    struct cbx_wsconn_io io = { &f, f_recv, f_send, f_ack };
+    struct cbx_wsconn_io io = { &f, f_recv, f_send, f_ack, NULL };
     struct cbx_wsconn *c;
 
     if (size < 1)

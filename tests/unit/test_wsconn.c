@@ -14,6 +14,8 @@ struct pipe {
     size_t out_len;
     uint64_t acks[8];
     size_t n_acks;
+    size_t calls;   /* send and sendv calls that moved bytes */
+    size_t limit;   /* sendv: at most this many bytes a call (0: no limit) */
 };
 
 static ssize_t p_recv(void *ctx, uint8_t *buf, size_t len)
@@ -35,6 +37,27 @@ static ssize_t p_send(void *ctx, const uint8_t *buf, size_t len)
     memcpy(p->out + p->out_len, buf, len);
     p->out_len += len;
     return (ssize_t)len;
+}
+
+/* Gathers a and b as one write (sendmsg), at most p->limit bytes. */
+static ssize_t p_sendv(void *ctx, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    struct pipe *p = ctx;
+    size_t room = p->limit ? p->limit : SIZE_MAX, n = 0;
+
+    if (room == 0)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *s = k ? b : a;
+        size_t len = k ? blen : alen;
+        if (len > room - n)
+            len = room - n;
+        memcpy(p->out + p->out_len, s, len);
+        p->out_len += len;
+        n += len;
+    }
+    p->calls++;
+    return (ssize_t)n;
 }
 
 static void p_ack(void *ctx, uint64_t id)
@@ -65,7 +88,7 @@ static size_t frame(uint8_t *out, unsigned first, const char *payload, size_t le
 /* Feeds bytes to a fresh connection; returns the close code it sent (0: none). */
 static unsigned feed(const uint8_t *in, size_t len, struct pipe *p, size_t max_msg)
 {
-    struct cbx_wsconn_io io = { p, p_recv, p_send, p_ack };
+    struct cbx_wsconn_io io = { p, p_recv, p_send, p_ack, NULL };
     struct cbx_wsconn *c;
     unsigned code = 0;
 
@@ -164,7 +187,7 @@ static void test_frames(void)
 static void test_send(void)
 {
     struct pipe p;
-    struct cbx_wsconn_io io = { &p, p_recv, p_send, p_ack };
+    struct cbx_wsconn_io io = { &p, p_recv, p_send, p_ack, NULL };
     struct cbx_wsconn *c;
     char reason[200];
 
@@ -192,11 +215,45 @@ static void test_send(void)
     cbx_wsconn_free(c);
 }
 
+/* With sendv a frame's header goes out with its payload in one call, and
+ * a short write leaves the rest (of the header, then the payload) for the
+ * next turn, bytes in order. */
+static void test_send_gathered(void)
+{
+    struct pipe p;
+    struct cbx_wsconn_io io = { &p, p_recv, p_send, p_ack, p_sendv };
+    struct cbx_wsconn *c;
+    char big[300];
+
+    memset(&p, 0, sizeof p);
+    c = cbx_wsconn_new(&io, 4096);
+    CHECK(cbx_wsconn_text(c, "[1]\n", 4));
+    CHECK_INT(cbx_wsconn_write(c), 0);
+    CHECK_INT(p.calls, 1); /* one call for header and payload */
+    CHECK_INT(p.out_len, 6);
+    CHECK(memcmp(p.out, "\x81\x04[1]\n", 6) == 0);
+
+    memset(big, 'x', sizeof big);
+    memset(&p, 0, sizeof p);
+    p.limit = 1; /* one byte a call: the 4-byte header is split */
+    CHECK(cbx_wsconn_text(c, big, sizeof big));
+    for (int turns = 0; turns < 400 && cbx_wsconn_want_write(c); turns++)
+        CHECK_INT(cbx_wsconn_write(c), 0);
+    CHECK(!cbx_wsconn_want_write(c));
+    CHECK_INT(p.out_len, 304);
+    CHECK_INT(p.out[0], 0x81);
+    CHECK_INT(p.out[1], 126);
+    CHECK_INT((p.out[2] << 8) | p.out[3], 300);
+    CHECK(memcmp(p.out + 4, big, sizeof big) == 0);
+    cbx_wsconn_free(c);
+}
+
 int main(void)
 {
     RUN(test_accept_key);
     RUN(test_parse_ack);
     RUN(test_frames);
     RUN(test_send);
+    RUN(test_send_gathered);
     TEST_DONE();
 }
