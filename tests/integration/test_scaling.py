@@ -331,8 +331,8 @@ class Delivery(Cluster):
         self.assertTrue(re.fullmatch(r"\d+\n", out), out)
         c = int(out)
         self.assertGreater(c, batch[-1])
-        j = ctl_json(self.n3, "publish", "seq", '{"j":1}', "--json")["id"]
-        self.assertGreater(j, c)
+        jid = ctl_json(self.n3, "publish", "seq", '{"j":1}', "--json")["id"]
+        self.assertGreater(jid, c)
         want = []
         k = 0
         for round_ in range(3):
@@ -340,7 +340,7 @@ class Delivery(Cluster):
                 want.append(msg(ids[k], "seq", "r%d-n%d" % (round_, j + 1)))
                 k += 1
         want += [msg(batch[i], "seq", "b%d" % i) for i in range(4)]
-        want += [msg(c, "seq", "from the admin"), msg(j, "seq", {"j": 1})]
+        want += [msg(c, "seq", "from the admin"), msg(jid, "seq", {"j": 1})]
         for n in self.nodes:
             self.assertEqual(drain(n, "seq"), want)
 
@@ -544,8 +544,9 @@ class KickAndFlush(Cluster):
         flushed = body_of([gap("fq", 1, ids[-1], "flushed")])
         for n in self.nodes:
             self.assertEqual(n.poll("fq", since=0, timeout=0)[::2], (200, flushed), n.admin)
-            self.assertEqual(n.poll("fq", timeout=0)[::2], (200, flushed), n.admin)
-        for n in self.nodes:       # (these acknowledge up to ids[0])
+            # the hold's since acknowledged all three before the flush: no pending one was lost
+            self.assertEqual(n.poll("fq", timeout=0)[::2], (200, b"[]\n"), n.admin)
+        for n in self.nodes:
             self.assertEqual(n.poll("fq", since=ids[0], timeout=0)[::2],
                              (200, body_of([gap("fq", ids[0] + 1, ids[-1], "flushed")])), n.admin)
         # the hold above the flushed ids lost nothing: it is still held, and gets what comes next
@@ -560,9 +561,10 @@ class KickAndFlush(Cluster):
         a = self.publish(self.n2, [{"queue": "fa1", "data": "x"}, {"queue": "fa1", "data": "y"}])
         b = self.publish(self.n3, [{"queue": "fa2", "data": "z"}])
         self.assertEqual(ctl(self.n1, "flush", "--all"), (0, "flushed 3 messages from every queue\n", ""))
+        want = (200, body_of([gap("fa1", 1, a[1], "flushed"), gap("fa2", 1, b[0], "flushed")]))
         for n in self.nodes:
-            self.assertEqual(n.poll("fa1,fa2", since=0, timeout=0)[::2],
-                             (200, body_of([gap("fa1", 1, a[1], "flushed"), gap("fa2", 1, b[0], "flushed")])))
+            self.assertEqual(n.poll("fa1,fa2", timeout=0)[::2], want, n.admin)   # pending ones lost
+            self.assertEqual(n.poll("fa1,fa2", since=0, timeout=0)[::2], want, n.admin)
 
 
 # ---- 7. acknowledgements and gaps across nodes ------------------------------
@@ -617,6 +619,41 @@ class Overflow(Cluster):
         self.assertEqual(self.n3.poll("ovf", since=ids[4], timeout=0)[::2],
                          (200, body_of([gap("ovf", ids[4] + 1, new[0], "overflow")] +
                                        [msg(new[i], "ovf", "n%d" % i) for i in (1, 2, 3)])))
+
+
+class Expiry(Cluster):
+    ARGS = ["--message-ttl", "1"]
+
+    def test_message_ttl_is_kept_in_redis_for_every_node(self):
+        [a] = self.publish(self.n1, {"queue": "ttl", "data": "old"})
+        self.assertEqual(pending(self.n2, "ttl"), [msg(a, "ttl", "old")])      # node 2 has it loaded
+        want = [gap("ttl", 1, a, "expired")]
+        for n in (self.n2, self.n3, self.n1):
+            wait_until(lambda: pending(n, "ttl") == want, 8, "the expired gap on %s" % n.admin)
+            self.assertEqual(n.poll("ttl", since=0, timeout=0)[::2], (200, body_of(want)))
+        [b] = self.publish(self.n3, {"queue": "ttl", "data": "new"})
+        for n in self.nodes:
+            self.assertEqual(pending(n, "ttl"), want + [msg(b, "ttl", "new")], n.admin)
+
+
+class Budget(Cluster):
+    ARGS = ["--max-total-messages", "3"]
+    BUDGET = (b'{"error":"unavailable","detail":"the memory budget for messages is full '
+              b'(max-total-bytes, max-total-messages)"}\n')
+
+    def test_the_budget_counts_every_nodes_messages_and_a_refused_batch_stores_nothing(self):
+        a = self.publish(self.n1, [{"queue": "bud1", "data": "1"}, {"queue": "bud2", "data": "2"}])
+        b = self.publish(self.n2, {"queue": "bud1", "data": "3"})
+        for n in self.nodes:
+            st, hdr, body = n.publish_json([{"queue": "bud1", "data": "4"}, {"queue": "bud3", "data": "5"}])
+            self.assertEqual((st, body, hdr.get("retry-after")), (503, self.BUDGET, "5"), n.admin)
+        for n in self.nodes:
+            self.assertEqual(drain(n, "bud1,bud2,bud3"), [msg(a[0], "bud1", "1"), msg(a[1], "bud2", "2"),
+                                                          msg(b[0], "bud1", "3")], n.admin)
+        # room again after a flush on another node
+        self.assertEqual(ctl(self.n3, "flush", "bud2"), (0, "flushed 1 message from bud2\n", ""))
+        [c] = self.publish(self.n1, {"queue": "bud3", "data": "6"})
+        self.assertEqual(self.n2.poll("bud3", since=0, timeout=0)[::2], (200, body_of([msg(c, "bud3", "6")])))
 
 
 # ---- 8. WebSocket -------------------------------------------------------------
@@ -755,7 +792,11 @@ class RedisOutage(Cluster):
     def test_redis_killed_and_restarted_under_load(self):
         n1, n2, n3 = self.nodes
         held = n2.start_polls("held", [None], timeout=60)
+        stream = n3.open_stream("/stream/held?since=0")
+        self.addCleanup(stream.close)
+        self.assertEqual((stream.status, stream.line()), (200, "[]\n"))
         self.held(n2, 1)
+        self.held(n3, 1, "stream")
         stop = threading.Event()
         recs = {"n1": [], "n3": []}       # (t_sent, status, data, id) per publish
         errors = []
@@ -810,8 +851,9 @@ class RedisOutage(Cluster):
             s.close()
             self.assertEqual(ctl(n2, "publish", "q", "x"),
                              (1, "", "cometboxctl: the broker (Redis) is unreachable; nothing was queued\n"))
-            # the held request is still held
+            # the held requests are still held
             self.held(n2, 1)
+            self.held(n3, 1, "stream")
             self.assertTrue(held[0][0].is_alive())
             self.redis.start()
             t_back = time.monotonic()
@@ -829,6 +871,7 @@ class RedisOutage(Cluster):
         held[0][0].join(10)
         self.assertFalse(held[0][0].is_alive(), "the poll held across the outage was not woken")
         self.assertEqual((held[1][0][0], held[1][0][2]), (200, body_of([msg(h, "held", "after the outage")])))
+        self.assertEqual(stream.line(), body_of([msg(h, "held", "after the outage")]).decode())
 
         # everything answered 200 is there exactly once and in order
         got = drain(n2, "load")
