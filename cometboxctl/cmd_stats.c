@@ -49,18 +49,18 @@ static void print_journal(const cJSON *j)
                ctl_num(j, "generation"), jb, sb, ctl_num(j, "compactions"));
 }
 
-/* "broker  memory", or Redis's state (docs/ADMIN.md) */
+/* "broker       memory", or Redis's state (docs/ADMIN.md) */
 static void print_broker(const cJSON *b)
 {
     if (b == NULL || strcmp(ctl_str(b, "type"), "redis") != 0) {
-        printf("broker:      memory (this node alone)\n");
+        printf("broker       memory (this node alone)\n");
         return;
     }
     if (strcmp(ctl_str(b, "state"), "up") == 0)
-        printf("broker:      redis up (%s), %.0f queues mirrored, %.0f reconnects, %.0f errors\n", ctl_str(b, "url"),
+        printf("broker       redis up (%s), %.0f queues mirrored, %.0f reconnects, %.0f errors\n", ctl_str(b, "url"),
                ctl_num(b, "mirrored"), ctl_num(b, "reconnects"), ctl_num(b, "errors"));
     else
-        printf("broker:      redis DOWN (%s): %s; publishes get 503, reconnecting\n", ctl_str(b, "url"),
+        printf("broker       redis DOWN (%s): %s; publishes get 503, reconnecting\n", ctl_str(b, "url"),
                ctl_str(b, "last_error"));
 }
 

@@ -38,7 +38,7 @@
 #define BACKOFF_MAX_US 5000000
 #define RESYNC_CHUNK 256
 #define ARG_SHA 1   /* argv[1] of a script call: the sha, set when sent */
-#define LOAD_NAMES 7 /* EVALSHA sha 0 load P ttl retain NAME... */
+#define LOAD_NAMES 8 /* EVALSHA sha 0 load P ttl retain SINCE NAME... */
 
 enum op_kind {
     OP_PUBLISH, /* broker.lua publish: the reply is the first id */
@@ -128,6 +128,9 @@ struct cbx_broker {
     char teardown[160];     /* set in a callback: tear down in the loop */
     struct qent **qbuckets;
     size_t nqbuckets, nq;
+
+    struct cbx_mirror_update batch; /* the parts of a publish to several queues, till its "E" */
+    uint64_t batch_id;
 
     _Atomic int state;      /* enum cbx_broker_state */
     _Atomic uint64_t reconnects, errors, mirrored;
@@ -361,7 +364,8 @@ enum cbx_err cbx_broker_publish_wait(struct cbx_broker *b, const struct cbx_pub_
     return t.rc;
 }
 
-enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, struct cbx_broker_ticket *t)
+enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
+                             struct cbx_broker_ticket *t)
 {
     const struct cbx_config *cfg = &b->s->cfg;
     struct op *o = op_new(OP_LOAD, t);
@@ -371,6 +375,10 @@ enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queue
     op_script(o, b, "load");
     op_arg_u64(o, (uint64_t)cfg->message_ttl * 1000000);
     op_arg_u64(o, (uint64_t)cfg->retain_acked * 1000000);
+    if (has_since)
+        op_arg_u64(o, since);
+    else
+        op_args(o, "");
     for (size_t i = 0; i < queues->n; i++)
         op_args(o, queues->names[i]);
     return op_submit(b, o);
@@ -704,6 +712,65 @@ static void apply(struct cbx_broker *b, const char *text, size_t len)
     cbx_mirror_update_free(&u);
 }
 
+/* Applies the batch kept so far, all its queues at once. */
+static void batch_apply(struct cbx_broker *b)
+{
+    if (b->batch.nq > 0) {
+        cbx_pool_defer_begin();
+        if (cbx_qmap_mirror_apply(b->s->qmap, &b->batch) != CBX_OK)
+            cbx_log(CBX_LOG_WARN, "broker: out of memory applying a change; the next load completes it");
+        cbx_pool_defer_end();
+    }
+    cbx_mirror_update_free(&b->batch);
+    b->batch_id = 0;
+}
+
+/* A change of a queue this node mirrors: applied now, or, when it is part
+ * of a publish to several queues, kept until the batch's "E" so that a
+ * browser waiting on several of them sees the batch whole. */
+static void change(struct cbx_broker *b, const char *text, size_t len)
+{
+    struct cbx_mirror_update u;
+    struct cbx_mirror_queue *qs;
+    char err[96];
+
+    if (len > 2 && text[0] == 'E') {
+        if (b->batch_id != 0 && strtoull(text + 2, NULL, 10) == b->batch_id)
+            batch_apply(b);
+        return;
+    }
+    if (cbx_mirror_parse(text, len, &u, err, sizeof err) != CBX_OK) {
+        apply(b, text, len); /* (logs why) */
+        return;
+    }
+    if (u.first_id == 0 && b->batch_id == 0) {
+        cbx_mirror_update_free(&u);
+        apply(b, text, len);
+        return;
+    }
+    if (u.first_id != b->batch_id && b->batch_id != 0)
+        batch_apply(b); /* (its "E" cannot have been lost on one connection) */
+    if (u.first_id == 0) {
+        cbx_mirror_update_free(&u);
+        apply(b, text, len);
+        return;
+    }
+    qs = realloc(b->batch.qs, (b->batch.nq + u.nq) * sizeof *qs);
+    if (qs == NULL) {
+        batch_apply(b);
+        apply(b, text, len);
+        cbx_mirror_update_free(&u);
+        return;
+    }
+    memcpy(qs + b->batch.nq, u.qs, u.nq * sizeof *qs);
+    b->batch.qs = qs;
+    b->batch.nq += u.nq;
+    if (u.last_id > b->batch.last_id)
+        b->batch.last_id = u.last_id;
+    b->batch_id = u.first_id;
+    free(u.qs); /* its queues are the batch's now */
+}
+
 static void load_done(struct cbx_broker *b, struct op *o, const redisReply *r)
 {
     bool ok = r != NULL && r->type == REDIS_REPLY_STRING;
@@ -826,8 +893,8 @@ static void on_sub(redisAsyncContext *ac, void *reply, void *priv)
     if (strcmp(kind->str, "message") != 0 || body->type != REDIS_REPLY_STRING || e == NULL)
         return;
     if (e->state == Q_READY) {
-        apply(b, body->str, body->len);
-    } else if (e->state == Q_LOADING) {
+        change(b, body->str, body->len);
+    } else if (e->state == Q_LOADING && body->str[0] != 'E') {
         struct note *n = malloc(sizeof *n + body->len);
         if (n == NULL) {
             snprintf(b->teardown, sizeof b->teardown, "out of memory keeping a change");
@@ -934,9 +1001,9 @@ static void on_script(redisAsyncContext *ac, void *reply, void *priv)
         lens[i] = strlen(argv[i]);
     /* ttl and retain: only expiry of the queues named, of which there are none */
     {
-        const char *a7[7] = { argv[0], argv[1], argv[2], argv[3], argv[4], "0", "0" };
-        size_t l7[7] = { lens[0], lens[1], lens[2], lens[3], lens[4], 1, 1 };
-        send_cmd(b, on_ids, NULL, 7, a7, l7);
+        const char *a8[8] = { argv[0], argv[1], argv[2], argv[3], argv[4], "0", "0", "" };
+        size_t l8[8] = { lens[0], lens[1], lens[2], lens[3], lens[4], 1, 1, 0 };
+        send_cmd(b, on_ids, NULL, 8, a8, l8);
     }
 }
 
@@ -1017,6 +1084,7 @@ static void maybe_up(struct cbx_broker *b)
                 op_script(o, b, "load");
                 op_arg_u64(o, (uint64_t)b->s->cfg.message_ttl * 1000000);
                 op_arg_u64(o, (uint64_t)b->s->cfg.retain_acked * 1000000);
+                op_args(o, "");
             }
             op_arg(o, e->name, e->len);
             if (++in_op == RESYNC_CHUNK) {
@@ -1195,10 +1263,12 @@ static void *broker_main(void *arg)
 /* redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:/PATH[?db=N&password=P] */
 static int parse_url(struct cbx_broker *b, const char *url, char *err, size_t errlen)
 {
-    char tmp[512], *p, *q;
+    char tmp[256], *p, *q; /* as long as host, path and password: each part fits */
 
     b->port = 6379;
     b->db = 0;
+    if (strlen(url) >= sizeof tmp)
+        goto bad;
     snprintf(tmp, sizeof tmp, "%s", url);
     if (strncmp(tmp, "unix:", 5) == 0) {
         p = tmp + 5;

@@ -55,8 +55,11 @@ void cbx_broker_stop(struct cbx_broker *b);
 enum cbx_err cbx_broker_publish(struct cbx_broker *b, const struct cbx_pub_batch *batch, const struct cbx_config *cfg,
                                 struct cbx_broker_ticket *t);
 /* Brings queues into the map (subscribed to and loaded) and the last id up
- * to Redis's; t is told when a subscribe may go on. Same returns. */
-enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, struct cbx_broker_ticket *t);
+ * to Redis's; with has_since, first acknowledges each queue up to since in
+ * Redis (every node hears of it). t is told when a subscribe may go on.
+ * Same returns. */
+enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
+                             struct cbx_broker_ticket *t);
 /* Drops every message of queue name (NULL: of every queue) in Redis; every
  * node hears of it. t->value gets the count. */
 enum cbx_err cbx_broker_flush(struct cbx_broker *b, const char *name, const struct cbx_config *cfg,

@@ -15,9 +15,11 @@
 --   P:k:NAME      list "UPTO US": when the acknowledgement point moved
 -- Channels: P:c:NAME gets every change of NAME, P:ctl kicks.
 -- Changes are told as text cometboxd parses (common/mirror.c):
---   "N|L LAST FIRST NQUEUES\n" then per queue
+--   "N LAST BATCH NQUEUES\n" (a change) or "L LAST FIRST NQUEUES\n" (a
+--   load), then per queue
 --   "Q NAMELEN NAME ACKED LOST LOSTWHY PURGED PURGEDWHY NMSGS\n" and per
---   message "LEN MEMBER\n".
+--   message "LEN MEMBER\n". A publish to several queues ends with
+--   "E BATCH" on each of their channels.
 -- Ids are below 2^53, so Lua's numbers hold them exactly; fmt() writes
 -- them (tostring() would round them to 14 digits).
 
@@ -114,9 +116,23 @@ local function block(name, s, members)
   return table.concat(t)
 end
 
-local function tell(name, s, members)
+-- batch: 0, or the first id of a publish that touched several queues:
+-- its parts are applied together once "E BATCH" follows (common/mirror.h)
+local function tell(name, s, members, batch)
   redis.call('PUBLISH', P .. ':c:' .. name,
-             'N ' .. fmt(last_id()) .. ' 0 1\n' .. block(name, s, members))
+             'N ' .. fmt(last_id()) .. ' ' .. fmt(batch or 0) .. ' 1\n' .. block(name, s, members))
+end
+
+-- moves name's acknowledgement point to upto (never past the last id)
+local function ack(name, upto, now, ttl, retain)
+  upto = math.min(upto, last_id())
+  local s = state(name)
+  if upto <= s.a then return 0 end
+  s.a = upto
+  redis.call('RPUSH', P .. ':k:' .. name, fmt(upto) .. ' ' .. fmt(now))
+  save(name, s, ttl, retain)
+  tell(name, s, {})
+  return 1
 end
 
 -- publish QMAX QBYTES TTL RETAIN MAXQ MAXM MAXB N (NAME TAIL)*N -> first id
@@ -127,12 +143,13 @@ if op == 'publish' then
   local maxq, maxm, maxb = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
   local n = tonumber(ARGV[10])
   local now = now_us()
-  local states, order, fresh, incoming = {}, {}, 0, 0
+  local states, order, fresh, incoming, purged = {}, {}, 0, 0, {}
   for i = 1, n do
     local name = ARGV[9 + 2 * i]
     if not states[name] then
       states[name] = state(name)
       order[#order + 1] = name
+      purged[name] = states[name].p
       expire(name, states[name], now, ttl, retain)
     end
     incoming = incoming + #ARGV[10 + 2 * i] + 26
@@ -142,12 +159,18 @@ if op == 'publish' then
   end
   local tot = redis.call('HMGET', P .. ':tot', 'm', 'b')
   local totm, totb = tonumber(tot[1] or 0), tonumber(tot[2] or 0)
+  -- a refusal keeps what expiry dropped, and creates nothing
+  local function keep_expiry()
+    for _, name in ipairs(order) do
+      if states[name].p ~= purged[name] then save(name, states[name], ttl, retain) end
+    end
+  end
   if fresh > 0 and redis.call('SCARD', P .. ':queues') + fresh > maxq then
-    for _, name in ipairs(order) do save(name, states[name], ttl, retain) end
+    keep_expiry()
     return redis.error_reply('FULL too many queues (max-queues)')
   end
   if totm + n > maxm or totb + incoming > maxb then
-    for _, name in ipairs(order) do save(name, states[name], ttl, retain) end
+    keep_expiry()
     return redis.error_reply('BUDGET the memory budget for messages is full (max-total-bytes, max-total-messages)')
   end
   local first = last_id() + 1
@@ -173,9 +196,13 @@ if op == 'publish' then
     added[name] = added[name] or {}
     table.insert(added[name], member)
   end
+  local batch = #order > 1 and first or 0
   for _, name in ipairs(order) do
     save(name, states[name], ttl, retain)
-    tell(name, states[name], added[name])
+    tell(name, states[name], added[name], batch)
+  end
+  if batch ~= 0 then
+    for _, name in ipairs(order) do redis.call('PUBLISH', P .. ':c:' .. name, 'E ' .. fmt(batch)) end
   end
   return fmt(first)
 end
@@ -186,25 +213,23 @@ if op == 'ack' then
   local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
   local now, moved = now_us(), 0
   for i = 5, #ARGV, 2 do
-    local name, upto = ARGV[i], math.min(tonumber(ARGV[i + 1]), last_id())
-    local s = state(name)
-    if upto > s.a then
-      s.a = upto
-      redis.call('RPUSH', P .. ':k:' .. name, fmt(upto) .. ' ' .. fmt(now))
-      save(name, s, ttl, retain)
-      tell(name, s, {})
-      moved = moved + 1
-    end
+    moved = moved + ack(ARGV[i], tonumber(ARGV[i + 1]), now, ttl, retain)
   end
   return moved
 end
 
--- load TTL RETAIN NAME* -> "L LAST FIRST N\n" and every queue, whole
+-- load TTL RETAIN SINCE NAME* -> "L LAST FIRST N\n" and every queue,
+-- whole. SINCE (or ""): a browser resumes from it, which acknowledges each
+-- queue up to it first, as a subscribe on one node does.
 if op == 'load' then
   local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local last, now = last_id(), now_us()
-  local out = { 'L ', fmt(last), ' ', (redis.call('GET', P .. ':first') or '0'), ' ', #ARGV - 4, '\n' }
-  for i = 5, #ARGV do
+  local now = now_us()
+  if ARGV[5] ~= '' then
+    for i = 6, #ARGV do ack(ARGV[i], tonumber(ARGV[5]), now, ttl, retain) end
+  end
+  local last = last_id()
+  local out = { 'L ', fmt(last), ' ', (redis.call('GET', P .. ':first') or '0'), ' ', #ARGV - 5, '\n' }
+  for i = 6, #ARGV do
     local name = ARGV[i]
     local s = state(name)
     local before = s.p

@@ -397,7 +397,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     /* broker = redis: the queues come from Redis first */
     if (s->cfg.threads != CBX_THREADS_POOL) {
         struct cbx_broker_ticket t = { 0 };
-        rc = cbx_broker_sync(s->broker, &p->queues, &t);
+        rc = cbx_broker_sync(s->broker, &p->queues, p->has_since, p->since, &t);
         if (rc == CBX_OK) {
             cbx_broker_wait(s->broker, &t);
             rc = t.rc;
@@ -416,7 +416,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     *con_cls = sw;
     cbx_park(s);
     MHD_suspend_connection(c);
-    rc = cbx_broker_sync(s->broker, &sw->p.queues, &sw->t);
+    rc = cbx_broker_sync(s->broker, &sw->p.queues, sw->p.has_since, sw->p.since, &sw->t);
     if (rc != CBX_OK) { /* not sent: answered at once */
         sw->t.rc = rc;
         cbx_pool_wake(sw->home, &sw->wake);

@@ -29,7 +29,9 @@ struct cbx_mirror_queue {
 struct cbx_mirror_update {
     bool load;          /* 'L': the queues whole; 'N': one change */
     uint64_t last_id;   /* the last id Redis handed out */
-    uint64_t first_id;  /* a load: the first id of Redis's sequence; else 0 */
+    uint64_t first_id;  /* a load: the first id of Redis's sequence; a change:
+                         * 0, or the batch (a publish to several queues) it
+                         * is part of, seen whole once "E BATCH" comes */
     struct cbx_mirror_queue *qs; /* owned */
     size_t nq;
 };

@@ -300,8 +300,10 @@ void cbx_qmap_set_limits(struct cbx_qmap *m, const struct cbx_qmap_limits *lim);
 struct cbx_mirror_update;
 enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_update *u);
 /* Whether a subscribe to queues with since (has_since) can be served from
- * the mirror now: every queue is mirrored and since is not above the last
- * id this node has heard of. Else the broker loads them first. */
+ * the mirror now: it has a since, not above the last id this node has
+ * heard of nor above any queue's acknowledgement point (it acknowledges
+ * nothing new), and every queue is mirrored. Else the broker acknowledges
+ * and loads them first (cbx_broker_sync()). */
 bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since, uint64_t since);
 /* Every mirrored queue's name, NUL-separated, into a new buffer (free());
  * for a reload after Redis came back. */

@@ -100,12 +100,16 @@ bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, b
     bool ready;
 
     pthread_mutex_lock(&m->mu);
-    ready = !has_since || since <= m->last_id;
+    /* without since a browser takes what is not acknowledged: where that
+     * is, Redis knows now (an acknowledgement on another node may be on
+     * its way here); a since that acknowledges more goes to Redis first,
+     * so that every node knows it before this browser is answered */
+    ready = has_since && since <= m->last_id;
     for (size_t i = 0; ready && i < queues->n; i++) {
         const char *name = queues->names[i];
         size_t len = strlen(name);
         struct cbx_queue *q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
-        ready = q != NULL && q->mirrored;
+        ready = q != NULL && q->mirrored && since <= q->acked;
     }
     pthread_mutex_unlock(&m->mu);
     return ready;

@@ -341,13 +341,14 @@ class Commands(AdminTest):
         self.d.wait_held(1, "stream")
 
         j = self.json_of("stats")
-        self.assertEqual(sorted(j), ["connections", "counters", "first_id", "held", "journal", "last_id", "memory_rss_bytes",
+        self.assertEqual(sorted(j), ["broker", "connections", "counters", "first_id", "held", "journal", "last_id", "memory_rss_bytes",
                                      "pending_bytes", "pending_messages", "pid", "protocol", "queues", "rates",
                                      "refused", "started_us", "stored_bytes", "stored_messages", "threads",
                                      "uptime_us", "version", "waiters"])
         self.assertEqual((j["version"], j["protocol"], j["pid"], j["threads"]),
                          (VERSION, 1, self.d.proc.pid, os.environ.get("CBX_THREADS", "pool")))
         self.assertEqual(j["journal"], {"state": "off"}) # no state-dir (test_durability has the rest)
+        self.assertEqual(j["broker"], {"type": "memory", "state": "up"}) # test_scaling has redis
         self.assertGreater(j["memory_rss_bytes"], 1 << 20)
         self.assertGreaterEqual(j["uptime_us"], 0)
         self.assertEqual(j["connections"]["admin"], 1)
@@ -373,20 +374,21 @@ class Commands(AdminTest):
         self.assertRegex(lines[0], r"^cometboxd %s \(pid %d, threads (pool|per-connection)\), up \d+s, memory "
                                    r"\d+\.\d MiB$" % (re.escape(VERSION), self.d.proc.pid))
         self.assertRegex(lines[1], r"^connections  browser 1, publish \d+, admin 1$")
-        self.assertEqual(lines[2:8], ["held         1 (long-poll 0, stream 1, sse 0, ws 0)",
+        self.assertEqual(lines[2:9], ["held         1 (long-poll 0, stream 1, sse 0, ws 0)",
                                       "queues       2",
                                       "pending      0 messages, 0 B",
                                       "stored       2 messages, %d B" % j["stored_bytes"],
-                                      "journal      off (no state-dir: messages live in memory only)", ""])
-        self.assertRegex(lines[8], r"^ +total  per second \(last \d+s\)$")
-        self.assertRegex(lines[9], r"^published +2 +\d+\.\d\d$")
-        self.assertRegex(lines[10], r"^delivered +1 +\d+\.\d\d$")
-        self.assertRegex(lines[11], r"^acknowledged +2 +\d+\.\d\d$")
-        self.assertEqual([l.split()[0] for l in lines[12:18]], ["expired", "dropped", "flushed", "publish",
+                                      "journal      off (no state-dir: messages live in memory only)",
+                                      "broker       memory (this node alone)", ""])
+        self.assertRegex(lines[9], r"^ +total  per second \(last \d+s\)$")
+        self.assertRegex(lines[10], r"^published +2 +\d+\.\d\d$")
+        self.assertRegex(lines[11], r"^delivered +1 +\d+\.\d\d$")
+        self.assertRegex(lines[12], r"^acknowledged +2 +\d+\.\d\d$")
+        self.assertEqual([l.split()[0] for l in lines[13:19]], ["expired", "dropped", "flushed", "publish",
                                                                 "publish", "rejected"])
-        self.assertRegex(lines[15], r"^publish requests +\d+ +\d+\.\d\d$")
-        self.assertRegex(lines[16], r"^publish errors +1 +\d+\.\d\d$")
-        self.assertEqual(lines[18:], ["", "refused      bad-request 1", ""])
+        self.assertRegex(lines[16], r"^publish requests +\d+ +\d+\.\d\d$")
+        self.assertRegex(lines[17], r"^publish errors +1 +\d+\.\d\d$")
+        self.assertEqual(lines[19:], ["", "refused      bad-request 1", ""])
         stream.close()
 
     def test_tail_sees_publishes_and_acknowledges_nothing(self):
