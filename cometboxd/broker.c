@@ -33,6 +33,7 @@
 #include "../common/qmap.h"
 #include "embedded.h"
 #include "pool.h"
+#include "settings.h"
 
 #define BACKOFF_MIN_US 100000
 #define BACKOFF_MAX_US 5000000
@@ -124,7 +125,7 @@ struct cbx_broker {
     struct rconn cmd, sub;
     char sha[41];
     bool cmd_ready, sub_ready, ever_up;
-    int64_t connect_at, connect_started, backoff, last_ping;
+    int64_t connect_at, connect_started, backoff, last_ping, last_sweep;
     char teardown[160];     /* set in a callback: tear down in the loop */
     struct qent **qbuckets;
     size_t nqbuckets, nq;
@@ -240,6 +241,14 @@ static void op_script(struct op *o, struct cbx_broker *b, const char *what)
     op_args(o, b->prefix);
 }
 
+/* message-ttl and retain-acked in µs, the arguments after PREFIX of
+ * every operation but publish */
+static void op_limits(struct op *o, const struct cbx_config *cfg)
+{
+    op_arg_u64(o, (uint64_t)cfg->message_ttl * 1000000);
+    op_arg_u64(o, (uint64_t)cfg->retain_acked * 1000000);
+}
+
 static void op_free(struct op *o)
 {
     if (o == NULL)
@@ -284,6 +293,8 @@ static enum cbx_err op_submit(struct cbx_broker *b, struct op *o)
         o->t->rc = CBX_OK;
         o->t->value = 0;
     }
+    bool wake = o->kind != OP_FORGET; /* a forget comes under the map lock: the kick hook wakes */
+
     pthread_mutex_lock(&b->mu);
     if (b->ops_tail != NULL)
         b->ops_tail->next = o;
@@ -291,7 +302,8 @@ static enum cbx_err op_submit(struct cbx_broker *b, struct op *o)
         b->ops = o;
     b->ops_tail = o;
     pthread_mutex_unlock(&b->mu);
-    wake_thread(b);
+    if (wake) /* o may be gone already */
+        wake_thread(b);
     return CBX_OK;
 }
 
@@ -367,14 +379,12 @@ enum cbx_err cbx_broker_publish_wait(struct cbx_broker *b, const struct cbx_pub_
 enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
                              struct cbx_broker_ticket *t)
 {
-    const struct cbx_config *cfg = &b->s->cfg;
     struct op *o = op_new(OP_LOAD, t);
 
     if (o == NULL)
         return CBX_ERR_NOMEM;
     op_script(o, b, "load");
-    op_arg_u64(o, (uint64_t)cfg->message_ttl * 1000000);
-    op_arg_u64(o, (uint64_t)cfg->retain_acked * 1000000);
+    op_limits(o, cbx_settings_get(b->s));
     if (has_since)
         op_arg_u64(o, since);
     else
@@ -392,8 +402,7 @@ enum cbx_err cbx_broker_flush(struct cbx_broker *b, const char *name, const stru
     if (o == NULL)
         return CBX_ERR_NOMEM;
     op_script(o, b, "flush");
-    op_arg_u64(o, (uint64_t)cfg->message_ttl * 1000000);
-    op_arg_u64(o, (uint64_t)cfg->retain_acked * 1000000);
+    op_limits(o, cfg);
     if (name != NULL)
         op_args(o, name);
     return op_submit(b, o);
@@ -453,7 +462,7 @@ static void hook_kick(void *ctx)
     bool any;
 
     pthread_mutex_lock(&b->mu);
-    any = b->nacks > 0;
+    any = b->nacks > 0 || b->ops != NULL;
     pthread_mutex_unlock(&b->mu);
     if (any)
         wake_thread(b);
@@ -666,13 +675,31 @@ static void send_acks(struct cbx_broker *b)
         return;
     }
     op_script(o, b, "ack");
-    op_arg_u64(o, (uint64_t)b->s->cfg.message_ttl * 1000000);
-    op_arg_u64(o, (uint64_t)b->s->cfg.retain_acked * 1000000);
+    op_limits(o, cbx_settings_get(b->s));
     for (size_t i = 0; i < n; i++) {
         op_args(o, acks[i].name);
         op_arg_u64(o, acks[i].upto);
     }
     free(acks);
+    if (!op_finish(o))
+        op_free(o);
+    else
+        send_op(b, o);
+}
+
+/* Once a second: Redis drops what expired in queues nobody touches (a
+ * node's own sweep does so for its mirror only). */
+static void send_sweep(struct cbx_broker *b, int64_t now)
+{
+    struct op *o;
+
+    if (atomic_load(&b->state) != CBX_BROKER_UP || now - b->last_sweep < 1000000)
+        return;
+    b->last_sweep = now;
+    if ((o = op_new(OP_PLAIN, NULL)) == NULL)
+        return;
+    op_script(o, b, "sweep");
+    op_limits(o, cbx_settings_get(b->s));
     if (!op_finish(o))
         op_free(o);
     else
@@ -1082,8 +1109,7 @@ static void maybe_up(struct cbx_broker *b)
                 if ((o = op_new(OP_LOAD, NULL)) == NULL)
                     return;
                 op_script(o, b, "load");
-                op_arg_u64(o, (uint64_t)b->s->cfg.message_ttl * 1000000);
-                op_arg_u64(o, (uint64_t)b->s->cfg.retain_acked * 1000000);
+                op_limits(o, cbx_settings_get(b->s));
                 op_args(o, "");
             }
             op_arg(o, e->name, e->len);
@@ -1251,6 +1277,7 @@ static void *broker_main(void *arg)
         if (si >= 0)
             handle(&b->sub, p[si].revents);
         run_ops(b);
+        send_sweep(b, cbx_now_mono_us());
     }
     /* stopping: everything waiting fails */
     teardown(b, "the daemon is stopping");

@@ -13,6 +13,8 @@
 --   P:s:NAME      hash a (acknowledged up to), l, lr (lost to, why),
 --                 p, pr (purged to, why), b (bytes)
 --   P:k:NAME      list "UPTO US": when the acknowledgement point moved
+--   P:exp         sorted set: queues holding messages, score = when the
+--                 oldest is due to expire (the sweep's list)
 -- Channels: P:c:NAME gets every change of NAME, P:ctl kicks.
 -- Changes are told as text cometboxd parses (common/mirror.c):
 --   "N LAST BATCH NQUEUES\n" (a change) or "L LAST FIRST NQUEUES\n" (a
@@ -57,14 +59,45 @@ local function state(name)
            p = tonumber(h[4] or 0), pr = tonumber(h[5] or 0), b = tonumber(h[6] or 0) }
 end
 
--- keys live as long as a message could: message-ttl plus retain-acked
+-- when the oldest message of name is due to go: its publish time plus
+-- message-ttl, or sooner its acknowledgement time plus retain-acked
+local function due(name, s, ttl, retain)
+  local r = redis.call('ZRANGE', P .. ':q:' .. name, 0, 0, 'WITHSCORES')
+  if #r == 0 then return nil end
+  local at = parse(r[1]) + ttl
+  if tonumber(r[2]) <= s.a then
+    local k = P .. ':k:' .. name
+    for i = 0, redis.call('LLEN', k) - 1 do
+      local e = redis.call('LINDEX', k, i)
+      local sp = string.find(e, ' ', 1, true)
+      if tonumber(string.sub(e, 1, sp - 1)) >= tonumber(r[2]) then
+        at = math.min(at, tonumber(string.sub(e, sp + 1)) + retain)
+        break
+      end
+    end
+  end
+  return at
+end
+
+-- A queue holding messages is in P:exp, scored by when its oldest is due
+-- (the sweep drops it then, touched or not, so P:tot and P:queues never
+-- count what expired); its keys stay. An empty queue's state (its
+-- acknowledgement point, what it lost) lives retain-acked longer, as an
+-- empty queue on one node does, plus a minute.
 local function save(name, s, ttl, retain)
-  local ms = math.floor((ttl + retain) / 1000) + 60000
   redis.call('HSET', P .. ':s:' .. name, 'a', fmt(s.a), 'l', fmt(s.l), 'lr', s.lr,
              'p', fmt(s.p), 'pr', s.pr, 'b', fmt(s.b))
-  redis.call('PEXPIRE', P .. ':s:' .. name, ms)
-  redis.call('PEXPIRE', P .. ':q:' .. name, ms)
-  redis.call('PEXPIRE', P .. ':k:' .. name, ms)
+  local at = due(name, s, ttl, retain)
+  if at then
+    redis.call('ZADD', P .. ':exp', fmt(at), name)
+    redis.call('PERSIST', P .. ':s:' .. name)
+    redis.call('PERSIST', P .. ':k:' .. name)
+  else
+    local ms = math.floor(retain / 1000) + 60000
+    redis.call('ZREM', P .. ':exp', name)
+    redis.call('PEXPIRE', P .. ':s:' .. name, ms)
+    redis.call('PEXPIRE', P .. ':k:' .. name, ms)
+  end
 end
 
 -- drops the oldest message of name, remembering it for gap reports
@@ -238,6 +271,25 @@ if op == 'load' then
     out[#out + 1] = block(name, s, redis.call('ZRANGE', P .. ':q:' .. name, 0, -1))
   end
   return table.concat(out)
+end
+
+-- sweep TTL RETAIN -> the number of queues that lost messages: drops what
+-- is due in every queue, touched or not (each node asks once a second, 64
+-- queues a call)
+if op == 'sweep' then
+  local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local now, count = now_us(), 0
+  for _, name in ipairs(redis.call('ZRANGEBYSCORE', P .. ':exp', '-inf', fmt(now), 'LIMIT', 0, 64)) do
+    local s = state(name)
+    local before = s.p
+    expire(name, s, now, ttl, retain)
+    save(name, s, ttl, retain)
+    if s.p ~= before then
+      count = count + 1
+      tell(name, s, {})
+    end
+  end
+  return count
 end
 
 -- flush TTL RETAIN [NAME] -> messages dropped; no NAME: every queue

@@ -636,6 +636,28 @@ class Expiry(Cluster):
             self.assertEqual(pending(n, "ttl"), want + [msg(b, "ttl", "new")], n.admin)
 
 
+class ExpiryUntouched(Cluster):
+    """Expiry in Redis does not wait for a node to touch the queue: the
+    budget frees up and the gap is there for whoever comes later."""
+    ARGS = ["--message-ttl", "1", "--max-total-messages", "2"]
+    NODES = (("pool", "tcp"), ("per-connection", "unix"))
+
+    def test_messages_nobody_reads_expire_and_free_the_budget(self):
+        a, b = self.publish(self.n1, [{"queue": "unread", "data": "1"}, {"queue": "unread", "data": "2"}])
+        st, _, body = self.n2.publish_json({"queue": "other", "data": "3"})
+        self.assertEqual(st, 503, body)                       # the budget is full
+
+        def room():
+            st, _, body = self.n2.publish_json({"queue": "other", "data": "3"})
+            return json.loads(body)["ids"] if st == 200 else None
+        [c] = wait_until(room, 10, "room after message-ttl, with nobody touching the queue")
+        self.assertGreater(c, b)
+        for n in self.nodes:
+            self.assertEqual(n.poll("unread", since=0, timeout=0)[::2],
+                             (200, body_of([gap("unread", 1, b, "expired")])), n.admin)
+            self.assertEqual(pending(n, "other"), [msg(c, "other", "3")], n.admin)
+
+
 class Budget(Cluster):
     ARGS = ["--max-total-messages", "3"]
     BUDGET = (b'{"error":"unavailable","detail":"the memory budget for messages is full '
