@@ -15,6 +15,7 @@
 #include "../common/msg.h"
 #include "../common/qmap.h"
 #include "../common/qname.h"
+#include "broker.h"
 #include "server.h"
 
 #define TAILS_PER_CLIENT 16
@@ -136,6 +137,11 @@ enum cbx_err cbx_admin_tail_cmd(struct cbx_admin *a, struct cbx_admin_client *c,
         cbx_qmap_unsubscribe(a->s->qmap, &t->w);
         goto fail;
     }
+    /* broker = redis: the node follows the queues in Redis from now on
+     * (not answered: the tail begins with the first change after the load;
+     * docs/SCALING.md) */
+    if (a->s->broker != NULL)
+        (void)cbx_broker_sync(a->s->broker, &t->w.queues, false, 0, NULL);
     cbx_buf_free(&names);
     t->next = c->tails;
     c->tails = t;

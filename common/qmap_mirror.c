@@ -21,6 +21,7 @@ static enum cbx_err apply_queue(struct cbx_qmap *m, const struct cbx_mirror_queu
     uint32_t h = cbx_qmap_hash(mq->name, mq->name_len);
     struct cbx_queue *q = cbx_queue_find(m, mq->name, mq->name_len, h);
     size_t first = 0;
+    bool history; /* its first load: what it brings was published before */
 
     if (q == NULL && !load)
         return CBX_OK; /* not mirrored here: nobody waits on it */
@@ -28,7 +29,8 @@ static enum cbx_err apply_queue(struct cbx_qmap *m, const struct cbx_mirror_queu
         return CBX_ERR_NOMEM;
     if (!q->mirrored && !load)
         return CBX_OK; /* a placeholder whose load is under way: the load brings it */
-    if (load && !q->mirrored) {
+    history = load && !q->mirrored;
+    if (history) {
         q->mirrored = true;
         if (q->placeholder) { /* what max-queues counts is Redis's business */
             q->placeholder = false;
@@ -59,7 +61,10 @@ static enum cbx_err apply_queue(struct cbx_qmap *m, const struct cbx_mirror_queu
         cbx_queue_push(m, q, cbx_msg_ref(msg), now - (age > 0 ? age : 0));
         q->last_publish_real_us = msg->published_us;
         m->st.published++;
-        cbx_qmap_deliver(m, q, msg, now, filled);
+        /* a browser subscribes after the first load; only a tail (an
+         * observer, of messages published from now on) waits before it */
+        if (!history)
+            cbx_qmap_deliver(m, q, msg, now, filled);
     }
     if (first < mq->n)
         q->active_us = now;

@@ -569,6 +569,38 @@ class KickAndFlush(Cluster):
 
 # ---- 7. acknowledgements and gaps across nodes ------------------------------
 
+class Tail(Cluster):
+    NODES = (("pool", "tcp"), ("per-connection", "unix"))
+
+    def test_tail_on_a_node_no_browser_uses_shows_publishes_from_every_node(self):
+        [old] = self.publish(self.n1, {"queue": "tq", "data": "before the tail"})
+        before = broker_stats(self.n2)["mirrored"]
+        e = dict(os.environ)
+        e.pop("COMETBOX_SOCKET", None)
+        tail = subprocess.Popen([COMETBOXCTL, "-s", self.n2.admin, "tail", "tq"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=e)
+        try:
+            self.assertEqual(tail.stderr.readline(), "cometboxctl: tailing tq; interrupt to stop\n")
+            # node 2 follows tq in Redis once its load is in
+            wait_until(lambda: broker_stats(self.n2)["mirrored"] == before + 1, 10, "tq mirrored on node 2")
+            [a] = self.publish(self.n1, {"queue": "tq", "data": "from node 1"})
+            [b] = self.publish(self.n2, {"queue": "tq", "data": "from node 2"})
+            self.assertEqual(tail.stdout.readline(), "%d tq from node 1\n" % a)
+            self.assertEqual(tail.stdout.readline(), "%d tq from node 2\n" % b)
+            # a tail acknowledges nothing: every message is still pending for browsers
+            self.assertEqual(pending(self.n1, "tq"), [msg(old, "tq", "before the tail"), msg(a, "tq", "from node 1"),
+                                                      msg(b, "tq", "from node 2")])
+            tail.send_signal(signal.SIGINT)
+            self.assertEqual(tail.wait(10), 0)
+            self.assertEqual(tail.stdout.read(), "")     # the message from before the tail never came
+        finally:
+            if tail.poll() is None:
+                tail.kill()
+                tail.wait()
+            tail.stdout.close()
+            tail.stderr.close()
+
+
 class Mailbox(Cluster):
     def test_since_on_one_node_acknowledges_for_every_node(self):
         a, b, c = self.publish(self.n1, [{"queue": "mb", "data": d} for d in "abc"])
