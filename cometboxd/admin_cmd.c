@@ -213,7 +213,10 @@ static void add_broker(cJSON *res, const struct cbx_stats *st, bool *ok)
     jstr(o, "url", st->b.url, ok);
     jnum(o, "reconnects", (double)st->b.reconnects, ok);
     jnum(o, "errors", (double)st->b.errors, ok);
-    jstr(o, "last_error", st->b.last_error, ok);
+    if (st->b.last_error[0])
+        jstr(o, "last_error", st->b.last_error, ok);
+    else if (cJSON_AddNullToObject(o, "last_error") == NULL)
+        *ok = false;
     jnum(o, "mirrored", (double)st->b.mirrored, ok);
 }
 
