@@ -18,7 +18,7 @@ static bool rd_num(struct rd *r, uint64_t max, char sep, uint64_t *out)
 
     while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
         unsigned d = (unsigned)(*r->p - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10) /* d > max: max - d would wrap */
             return false;
         v = v * 10 + d;
         r->p++;

@@ -16,7 +16,7 @@ cmake --build build-tsan -j"$jobs" --target cometboxd cometboxctl test_qmap
 echo "== libFuzzer build (build-fuzz, clang)"
 CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DSANITIZE=address,undefined -DWERROR=ON \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_pub_xml fuzz_pub_json fuzz_query fuzz_config fuzz_admin_line fuzz_journal fuzz_wsconn
+cmake --build build-fuzz -j"$jobs" --target fuzz_pub_xml fuzz_pub_json fuzz_query fuzz_config fuzz_admin_line fuzz_journal fuzz_wsconn fuzz_mirror
 
 echo "== AddressSanitizer+UBSan build (build-asan)"
 cmake -S . -B build-asan -DSANITIZE=address,undefined -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \

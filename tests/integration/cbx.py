@@ -334,3 +334,55 @@ def reset_close(sock):
 
 def msg(id_, queue, data):
     return {"id": id_, "queue": queue, "data": data}
+
+
+def gap(queue, from_, to, reason):
+    return {"type": "gap", "queue": queue, "from": from_, "to": to, "reason": reason}
+
+
+def wait_until(cond, timeout=10, what="the condition"):
+    """Polls cond() until it returns a true value (returned) or timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s (last value %r)" % (timeout, what, v))
+        time.sleep(0.02)
+
+
+def ctl(d, *args):
+    """cometboxctl -s ADMIN ARGS against daemon d (COMETBOX_SOCKET unset);
+    returns (exit code, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("COMETBOX_SOCKET", None)
+    p = subprocess.run([COMETBOXCTL, "-s", d.admin] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ctl_json(d, *args):
+    """cometboxctl --json ARGS against daemon d; asserts success; the parsed result."""
+    rc, out, err = ctl(d, "--json", *args)
+    assert (rc, err) == (0, ""), ("cometboxctl", args, rc, out, err)
+    return json.loads(out)
+
+
+def drain(d, queues, since=0):
+    """Polls queues with since (timeout 0) until an answer is empty; returns
+    every object it got, in order (max-batch splits long histories); since
+    moves to the last message id."""
+    out = []
+    for _ in range(1000):
+        st, _, body = d.poll(queues, since=since, timeout=0)
+        assert st == 200, (st, body)
+        arr = json.loads(body)
+        if not arr:
+            return out
+        out.extend(arr)
+        ids = [m["id"] for m in arr if "id" in m]
+        if not ids:
+            return out
+        since = ids[-1]
+    raise AssertionError("drain did not end")

@@ -18,7 +18,7 @@ import threading
 import time
 import unittest
 
-from cbx import COMETBOXCTL, Daemon, msg, reset_close
+from cbx import COMETBOXCTL, Daemon, drain, msg, reset_close
 
 SANITIZER_REPORTS = ("runtime error", "ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "LeakSanitizer")
 JOURNAL = re.compile(r"^journal\.(\d+)$")
@@ -54,23 +54,6 @@ def dir_bytes(state):
             pass
     return total
 
-
-def drain(d, queues, since):
-    """Polls queues with since (timeout 0) until an answer is empty; returns
-    every object it got, in order. since moves to the last message id."""
-    out = []
-    for _ in range(1000):
-        st, _, body = d.poll(queues, since=since, timeout=0)
-        assert st == 200, (st, body)
-        arr = json.loads(body)
-        if not arr:
-            return out
-        out.extend(arr)
-        ids = [m["id"] for m in arr if "id" in m]
-        if not ids:
-            return out
-        since = ids[-1]
-    raise AssertionError("drain did not end")
 
 
 class Node:

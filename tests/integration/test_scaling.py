@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from cbx import COMETBOXCTL, COMETBOXD, Daemon, msg, reset_close
+from cbx import COMETBOXCTL, COMETBOXD, Daemon, ctl, ctl_json, drain, gap, msg, reset_close, wait_until
 from redis_util import RedisServer, free_port
 
 try:
@@ -51,39 +51,12 @@ def body_of(objs):
     return (json.dumps(objs, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
-def gap(queue, from_, to, reason):
-    return {"type": "gap", "queue": queue, "from": from_, "to": to, "reason": reason}
-
 
 def kick(reason):
     return {"type": "kick", "reason": reason}
 
 
-def wait_until(cond, timeout=10, what="the condition"):
-    """Polls cond() until it returns a true value (returned) or timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s (last value %r)" % (timeout, what, v))
-        time.sleep(0.02)
 
-
-def ctl(node, *args):
-    """cometboxctl -s ADMIN ARGS against node; returns (exit code, stdout, stderr)."""
-    e = dict(os.environ)
-    e.pop("COMETBOX_SOCKET", None)
-    p = subprocess.run([COMETBOXCTL, "-s", node.admin] + list(args), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=30, env=e)
-    return p.returncode, p.stdout, p.stderr
-
-
-def ctl_json(node, *args):
-    rc, out, err = ctl(node, "--json", *args)
-    assert (rc, err) == (0, ""), ("cometboxctl", args, rc, out, err)
-    return json.loads(out)
 
 
 def broker_stats(node):
@@ -91,23 +64,6 @@ def broker_stats(node):
     assert "broker" in st, "cometboxctl --json stats has no broker object: %r" % sorted(st)
     return st["broker"]
 
-
-def drain(node, queues, since=0):
-    """Polls queues with since (timeout 0) until an answer is empty; returns
-    every object it got, in order (max-batch splits long histories)."""
-    out = []
-    for _ in range(1000):
-        st, _, body = node.poll(queues, since=since, timeout=0)
-        assert st == 200, (st, body)
-        arr = json.loads(body)
-        if not arr:
-            return out
-        out.extend(arr)
-        ids = [m["id"] for m in arr if "id" in m]
-        if not ids:
-            return out
-        since = ids[-1]
-    raise AssertionError("drain did not end")
 
 
 def pending(node, queues):

@@ -29,7 +29,7 @@ assert websockets.__version__.split(".")[0] >= "10", websockets.__version__  # t
 from websockets.exceptions import ConnectionClosed
 from websockets.legacy.client import connect as ws_connect
 
-from cbx import COMETBOXCTL, COMETBOXD, DaemonTest, msg, reset_close
+from cbx import COMETBOXCTL, COMETBOXD, DaemonTest, ctl, ctl_json, gap, msg, reset_close, wait_until
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -66,39 +66,12 @@ def cursor(c):
     return {"type": "cursor", "id": c}
 
 
-def gap(queue, from_, to, reason):
-    return {"type": "gap", "queue": queue, "from": from_, "to": to, "reason": reason}
-
 
 def kick_frame(reason):
     return frame_of({"type": "kick", "reason": reason})
 
 
-def wait_until(cond, timeout=10, what="the condition"):
-    """Polls cond() until it returns a true value (returned) or timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s (last value %r)" % (timeout, what, v))
-        time.sleep(0.02)
 
-
-def ctl(d, *args):
-    """cometboxctl -s ADMIN ARGS; returns (exit code, stdout, stderr)."""
-    e = dict(os.environ)
-    e.pop("COMETBOX_SOCKET", None)
-    p = subprocess.run([COMETBOXCTL, "-s", d.admin] + list(args), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=30, env=e)
-    return p.returncode, p.stdout, p.stderr
-
-
-def ctl_json(d, *args):
-    rc, out, err = ctl(d, "--json", *args)
-    assert (rc, err) == (0, ""), (args, rc, out, err)
-    return json.loads(out)
 
 
 def encode_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None, key=None):
