@@ -1,7 +1,7 @@
 /* test_mirror.c - cbx_mirror_parse(): the text broker.lua writes for a load
  * ('L') and a change ('N') read into exactly its queues and messages, and
  * every other text refused with out left empty. Not for applying it to the
- * map (qmap_mirror.c) nor for the "E BATCH" lines (cometboxd/broker.c). */
+ * map (qmap_mirror.c) nor for the "E BATCH" lines (cometboxd/broker_sub.c). */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -210,7 +210,7 @@ static void test_change_publish(void)
 }
 
 /* One queue's part of a publish to several: first_id is the batch; the
- * "E BATCH" line that ends it is cometboxd/broker.c's, not the parser's. */
+ * "E BATCH" line that ends it is cometboxd/broker_sub.c's, not the parser's. */
 static void test_change_batch_part(void)
 {
     struct cbx_mirror_update u;
