@@ -473,6 +473,16 @@ static enum MHD_Result hold_begin(struct cbx_server *s, struct MHD_Connection *c
     rc = cbx_qmap_subscribe(s->qmap, &h->w, p->has_since, p->since,
                             p->transport == CBX_T_POLL ? (size_t)h->cfg->max_batch : SIZE_MAX,
                             p->transport != CBX_T_POLL);
+    if (rc == CBX_ERR_AGAIN) {
+        /* broker = redis: a queue was forgotten since cbx_hold_start()
+         * found it mirrored: load it again, then start over */
+        cbx_hold_reg_remove(s, h);
+        p->queues = h->w.queues;
+        h->w.queues.buf = NULL;
+        h->w.queues.n = 0;
+        hold_free(h);
+        return cbx_hold_start(s, c, p, con_cls);
+    }
     if (rc != CBX_OK) {
         cbx_hold_reg_remove(s, h);
         hold_free(h);

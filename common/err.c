@@ -15,6 +15,7 @@ const char *cbx_strerror(enum cbx_err err)
     case CBX_ERR_BUSY: return "too many requests held on this queue";
     case CBX_ERR_BUDGET: return "the memory budget for messages is full";
     case CBX_ERR_UNAVAILABLE: return "the broker (Redis) is unreachable";
+    case CBX_ERR_AGAIN: return "the queue is not loaded from the broker yet";
     }
     return "unknown error";
 }

@@ -15,6 +15,7 @@ enum cbx_err {
     CBX_ERR_BUSY,       /* too many requests held on one queue (max-waiters-per-queue) */
     CBX_ERR_BUDGET,     /* the memory budget for messages is full (max-total-bytes) */
     CBX_ERR_UNAVAILABLE, /* broker = redis: Redis is unreachable or refused the command */
+    CBX_ERR_AGAIN,      /* broker = redis: a queue is not mirrored here (any more): load it, then try again */
 };
 
 /* Returns a static, human-readable description of err. */

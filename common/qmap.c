@@ -604,6 +604,14 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
         qs[found] = q;
     }
 
+    /* broker = redis: a queue the sweep forgot since the caller found it
+     * mirrored (cbx_qmap_mirror_ready()) would hear no change: the caller
+     * loads it again first */
+    for (size_t i = 0; m->mirroring && !w->observer && i < n; i++)
+        if (!qs[i]->mirrored) {
+            rc = CBX_ERR_AGAIN;
+            goto out;
+        }
     /* a stream is refused before it acknowledges anything */
     if (link_always && !room_for_waiter(m, w, qs, n)) {
         rc = CBX_ERR_BUSY;

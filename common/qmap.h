@@ -240,8 +240,10 @@ void cbx_qmap_restore_ack(struct cbx_qmap *m, const char *name, size_t len, uint
  * subscribing never fails for max-queues. Returns CBX_ERR_BUSY when w would
  * be linked to a queue that has max-waiters-per-queue already (never for an
  * observer), CBX_ERR_INVALID for an observer with ack_on_deliver or
- * has_since (it must acknowledge nothing), CBX_ERR_NOMEM, or
- * CBX_ERR_STOPPING after cbx_qmap_stop(). */
+ * has_since (it must acknowledge nothing), CBX_ERR_NOMEM,
+ * CBX_ERR_STOPPING after cbx_qmap_stop(), or with broker = redis (a log
+ * with forget) CBX_ERR_AGAIN, nothing done, when a queue is not mirrored
+ * (for a waiter that is not an observer): load it and call again. */
 enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool has_since, uint64_t since,
                                 size_t limit, bool link_always);
 

@@ -61,6 +61,7 @@ struct cbx_qmap {
     uint64_t visible_id;
     bool logged;          /* a journal is set: publishes wait for their release */
     bool hooked;          /* a log is set (a journal, or broker = redis): tell it of drops and acks */
+    bool mirroring;       /* broker = redis (a log with forget): browsers wait on mirrored queues only */
     uint64_t snap_epoch;  /* the last snapshot copy begun */
     struct cbx_qmap_log log;
     struct cbx_unreleased *unrel; /* oldest first */

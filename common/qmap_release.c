@@ -13,6 +13,7 @@ void cbx_qmap_set_log(struct cbx_qmap *m, const struct cbx_qmap_log *log)
     pthread_mutex_lock(&m->mu);
     m->logged = log != NULL && log->prepare != NULL;
     m->hooked = log != NULL;
+    m->mirroring = log != NULL && log->forget != NULL;
     if (log != NULL)
         m->log = *log;
     m->visible_id = m->last_id; /* nothing is unreleased at either moment */

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "../../common/mirror.h"
 #include "../../common/qmap.h"
 #include "test.h"
 
@@ -708,6 +709,60 @@ static void test_stress(void)
     cbx_qmap_destroy(stress_map);
 }
 
+/* broker = redis: the map only mirrors Redis, so a browser may wait only on
+ * a queue the broker loaded (one the sweep forgot would hear nothing): the
+ * subscribe says CBX_ERR_AGAIN and changes nothing; a tail may watch
+ * anything. */
+static int forgotten;
+static void hook_nothing(void *ctx) { (void)ctx; }
+static void hook_forget(void *ctx, const char *name, size_t len)
+{
+    (void)ctx;
+    CHECK(len == 1 && name[0] == 'a');
+    forgotten++;
+}
+
+static void test_mirror_waits_only_on_loaded_queues(void)
+{
+    static const char load[] = "L 100 1 1\nQ 1 a 0 0 0 0 0 0\n";
+    struct cbx_qmap_log log = { 0 };
+    struct cbx_mirror_update u;
+    struct cbx_qmap_stats st;
+    struct cbx_waiter browser, tail, again;
+    struct cbx_qmap *m = cbx_qmap_create(&lim);
+    char err[128];
+
+    log.kick = hook_nothing;
+    log.forget = hook_forget;
+    cbx_qmap_set_log(m, &log);
+    waiter_on(&browser, "a");
+    CHECK_INT(cbx_qmap_subscribe(m, &browser, false, 0, 64, true), CBX_ERR_AGAIN);
+    CHECK(!browser.linked);
+    cbx_qmap_stats(m, &st);
+    CHECK_INT(st.placeholders + st.queues, 0); /* nothing made, nothing left */
+    waiter_on(&tail, "a");
+    tail.observer = true;
+    CHECK_INT(cbx_qmap_subscribe(m, &tail, false, 0, 0, true), CBX_OK);
+
+    CHECK_INT(cbx_mirror_parse(load, sizeof load - 1, &u, err, sizeof err), CBX_OK);
+    CHECK_INT(cbx_qmap_mirror_apply(m, &u), CBX_OK);
+    cbx_mirror_update_free(&u);
+    CHECK_INT(cbx_qmap_subscribe(m, &browser, false, 0, 64, true), CBX_OK);
+    CHECK(browser.linked);
+
+    /* nobody waits: the sweep forgets it, and the broker hears of it */
+    cbx_qmap_unsubscribe(m, &browser);
+    cbx_qmap_unsubscribe(m, &tail);
+    cbx_qmap_sweep(m, cbx_now_mono_us() + 10 * lim.retain_acked_us);
+    CHECK_INT(forgotten, 1);
+    waiter_on(&again, "a");
+    CHECK_INT(cbx_qmap_subscribe(m, &again, true, 0, 64, true), CBX_ERR_AGAIN);
+    cbx_waiter_cleanup(&browser);
+    cbx_waiter_cleanup(&tail);
+    cbx_waiter_cleanup(&again);
+    cbx_qmap_destroy(m);
+}
+
 int main(void)
 {
     RUN(test_ids_and_delivery);
@@ -721,6 +776,7 @@ int main(void)
     RUN(test_since_above_newest_is_a_restart_gap);
     RUN(test_subscriptions_do_not_use_up_max_queues);
     RUN(test_observer_is_not_counted);
+    RUN(test_mirror_waits_only_on_loaded_queues);
     RUN(test_max_total_messages_without_a_byte_budget);
     RUN(test_stress);
     TEST_DONE();
