@@ -258,6 +258,10 @@ static void teardown(struct cbx_broker *b, const char *why)
             e->loads = 0;
             cbx_broker_notes_free(e);
         }
+    /* parts of a batch whose "E" did not come: the loads after the
+     * reconnect bring the whole of it */
+    cbx_mirror_update_free(&b->batch);
+    b->batch_id = 0;
     while (failed != NULL) {
         struct op *next = failed->next;
         cbx_broker_op_free(failed);
