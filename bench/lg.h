@@ -101,20 +101,35 @@ enum lg_server_kind { LG_CBX, LG_NCHAN };
 enum lg_transport { LG_LP, LG_STREAM, LG_SSE, LG_WS };
 enum lg_scenario { LG_MAILBOX, LG_FANOUT, LG_PUBLISH, LG_IDLE, LG_CHURN };
 
+#define LG_MAX_TARGETS 8
+
+/* A server address to subscribe at: one node of several that share their
+ * queues (bench/README.md, "Scale-out on Redis"). */
+struct lg_target {
+	uint32_t ip;         /* network order */
+	uint16_t port;
+};
+
 struct lg_opts {
 	enum lg_server_kind server;
 	enum lg_transport transport;
 	enum lg_scenario scenario;
-	uint32_t sub_ip;     /* network order */
-	uint16_t sub_port;
-	uint32_t pub_ip;
+	/* --sub A[,B..]: subscriber i (or churn slot i) connects to
+	 * subs[i % nsubs]; publishes all go to --pub (default: subs[0]) */
+	struct lg_target subs[LG_MAX_TARGETS];
+	int nsubs;
+	uint32_t pub_ip;     /* network order */
 	uint16_t pub_port;
 	int n;               /* subscribers (churn: concurrent slots) */
 	int rounds;          /* measured rounds, after one warm-up round */
 	int batch;           /* messages per publish POST (cometboxd) */
 	int pub_conns;
-	pid_t pids[16];
+	pid_t pids[16];       /* the server: every process of every node, and
+			       * Redis's when it holds the queues */
 	int npids;
+	pid_t redis_pids[4];  /* of pids, those also reported on their own
+			       * (the "redis" object: Redis's share) */
+	int nredis_pids;
 	int src_addrs;       /* bind to 127.0.0.1 .. 127.0.0.src_addrs */
 	int settle_ms;
 	int gap_ms;
@@ -209,6 +224,12 @@ extern struct lg_run lg_r;
 
 int64_t lg_now_us(void);
 int lg_queue_name(char *buf, size_t cap, uint32_t q);
+/* The --sub target of a subscriber (or churn slot): round-robin by index,
+ * so consecutive subscribers, and a fan-out's, spread evenly. */
+static inline int lg_sub_target(const struct lg_conn *c)
+{
+	return (int)(c->idx % (uint32_t)lg_o.nsubs);
+}
 int lg_sub_open(struct lg_conn *c);
 int lg_pub_open(struct lg_conn *c);
 void lg_conn_close(struct lg_conn *c);
@@ -254,8 +275,14 @@ struct lg_state {
 	int hold_timed_out;
 	long round_timeouts;
 	int timeouts_in_row;
-	/* CPU and memory */
+	/* CPU and memory: ps_ of all --pid, rs_ of --redis-pid alone */
 	struct lg_pstat ps_base, ps_held, ps_w0, ps_w1, ps_end;
+	struct lg_pstat rs_base, rs_held, rs_w0, rs_w1, rs_end;
+	/* per --sub target: unique deliveries and their latencies (µs,
+	 * measured rounds), when there are several targets */
+	long tgt_unique[LG_MAX_TARGETS];
+	uint32_t *tgt_lat[LG_MAX_TARGETS];
+	size_t tgt_nlat[LG_MAX_TARGETS], tgt_caplat[LG_MAX_TARGETS];
 	double gen_w0, gen_w1;
 	long tcp_base, tcp_held, slab_base, slab_held;
 	long window_msgs;      /* deliveries inside the measured window */

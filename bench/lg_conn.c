@@ -165,8 +165,9 @@ static void sub_build_request(struct lg_conn *c)
 
 int lg_sub_open(struct lg_conn *c)
 {
+	const struct lg_target *t = &lg_o.subs[lg_sub_target(c)];
 	c->role = LG_SUB;
-	if (conn_connect(c, lg_o.sub_ip, lg_o.sub_port) < 0)
+	if (conn_connect(c, t->ip, t->port) < 0)
 		return -1;
 	sub_build_request(c);
 	return 0;

@@ -22,9 +22,10 @@ const char *const lg_transport_names[] = {"lp", "stream", "sse", "ws"};
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cbx-loadgen --server cometboxd|nchan --sub HOST:PORT [--pub HOST:PORT]\n"
+		"usage: cbx-loadgen --server cometboxd|nchan --sub HOST:PORT[,HOST:PORT..] [--pub HOST:PORT]\n"
 		"         [--scenario mailbox|fanout|publish|idle|churn] [--transport lp|stream|sse|ws]\n"
 		"         [-n N] [--rounds M] [--batch B] [--pub-conns P] [--pid PID[,PID..]]\n"
+		"         [--redis-pid PID[,PID..]]\n"
 		"         [--src-addrs S] [--settle-ms MS] [--gap-ms MS] [--round-timeout-ms MS]\n"
 		"         [--messages K] [--queues Q] [--duration S] [--max-cycles C]\n"
 		"         [--max-seconds S] [--label TEXT] [--mode TEXT] [--ws-ack]\n"
@@ -50,6 +51,40 @@ static int parse_addr(const char *s, uint32_t *ip, uint16_t *port)
 	return 0;
 }
 
+/* PID[,PID..] into a[], at most cap of them; -1 on a bad list. */
+static int parse_pids(const char *s, pid_t *a, int *n, int cap)
+{
+	char *e;
+	while (*s) {
+		long pid = strtol(s, &e, 10);
+		if (e == s || pid <= 0 || *n >= cap || (*e && *e != ','))
+			return -1;
+		a[(*n)++] = (pid_t)pid;
+		s = *e == ',' ? e + 1 : e;
+	}
+	return 0;
+}
+
+/* HOST:PORT[,HOST:PORT..] into lg_o.subs; -1 on a bad list. */
+static int parse_targets(const char *s)
+{
+	char one[96];
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		if (len >= sizeof one || lg_o.nsubs >= LG_MAX_TARGETS)
+			return -1;
+		memcpy(one, s, len);
+		one[len] = '\0';
+		struct lg_target *t = &lg_o.subs[lg_o.nsubs];
+		if (parse_addr(one, &t->ip, &t->port) < 0)
+			return -1;
+		lg_o.nsubs++;
+		s = comma ? comma + 1 : s + len;
+	}
+	return lg_o.nsubs ? 0 : -1;
+}
+
 static int pick(const char *v, const char *const *names, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -72,6 +107,7 @@ int lg_opts_parse(int argc, char **argv)
 		{"queues", 1, 0, 6},	 {"duration", 1, 0, 7},
 		{"max-cycles", 1, 0, 8},  {"label", 1, 0, 9},
 		{"mode", 1, 0, 10},	 {"ws-ack", 0, 0, 11},
+		{"redis-pid", 1, 0, 12},
 		{"help", 0, 0, 'h'},
 		{0, 0, 0, 0}};
 	static const char *servers[] = {"cometboxd", "nchan"};
@@ -99,7 +135,8 @@ int lg_opts_parse(int argc, char **argv)
 			lg_o.server = (enum lg_server_kind)v;
 			break;
 		case 'S':
-			if (parse_addr(optarg, &lg_o.sub_ip, &lg_o.sub_port) < 0)
+			lg_o.nsubs = 0;
+			if (parse_targets(optarg) < 0)
 				goto bad;
 			have_sub = 1;
 			break;
@@ -123,17 +160,15 @@ int lg_opts_parse(int argc, char **argv)
 		case 'b': lg_o.batch = atoi(optarg); break;
 		case 'k': lg_o.pub_conns = atoi(optarg); break;
 		case 'a': lg_o.src_addrs = atoi(optarg); break;
-		case 'p': {
-			char *s = optarg, *e;
-			while (*s && lg_o.npids < 16) {
-				long pid = strtol(s, &e, 10);
-				if (e == s || pid <= 0)
-					goto bad;
-				lg_o.pids[lg_o.npids++] = (pid_t)pid;
-				s = *e == ',' ? e + 1 : e;
-			}
+		case 'p':
+			if (parse_pids(optarg, lg_o.pids, &lg_o.npids, 16) < 0)
+				goto bad;
 			break;
-		}
+		case 12:
+			if (parse_pids(optarg, lg_o.redis_pids,
+				       &lg_o.nredis_pids, 4) < 0)
+				goto bad;
+			break;
 		case 1: settle = atoi(optarg); break;
 		case 2: lg_o.gap_ms = atoi(optarg); break;
 		case 3: lg_o.round_timeout_ms = atoi(optarg); break;
@@ -152,8 +187,20 @@ int lg_opts_parse(int argc, char **argv)
 	if (!have_sub || optind != argc)
 		goto bad;
 	if (!have_pub) {
-		lg_o.pub_ip = lg_o.sub_ip;
-		lg_o.pub_port = lg_o.sub_port;
+		lg_o.pub_ip = lg_o.subs[0].ip;
+		lg_o.pub_port = lg_o.subs[0].port;
+	}
+	/* Redis's share is a part of the server's figures: each --redis-pid
+	 * must be one of --pid */
+	for (int i = 0; i < lg_o.nredis_pids; i++) {
+		int found = 0;
+		for (int j = 0; j < lg_o.npids; j++)
+			found |= lg_o.pids[j] == lg_o.redis_pids[i];
+		if (!found) {
+			fprintf(stderr, "cbx-loadgen: --redis-pid %d is not in "
+				"--pid\n", (int)lg_o.redis_pids[i]);
+			goto bad;
+		}
 	}
 	if (lg_o.server == LG_NCHAN)
 		lg_o.batch = 1; /* Nchan publishes one message per POST */

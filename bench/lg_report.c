@@ -77,6 +77,8 @@ void lg_report(double wall_s)
 	print_json_str(lg_o.mode);
 	printf(",\"label\":");
 	print_json_str(lg_o.label);
+	printf(",\"sub_targets\":%d,\"pub_port\":%u", lg_o.nsubs,
+	       lg_o.pub_port);
 	printf(",\"scenario\":\"%s\",\"transport\":\"%s\",\"n\":%d,"
 	       "\"rounds\":%d,\"batch\":%d,\"pub_conns\":%d,\"src_addrs\":%d,",
 	       lg_scenario_names[lg_o.scenario], lg_transport_names[lg_o.transport],
@@ -153,6 +155,40 @@ void lg_report(double wall_s)
 	       (lg_s.ps_held.rss_kb - lg_s.ps_base.rss_kb) * 1024.0 / n,
 	       (lg_s.ps_held.pss_kb - lg_s.ps_base.pss_kb) * 1024.0 / n,
 	       lg_s.ps_held.threads);
+	if (lg_o.nredis_pids) {
+		/* Redis's share, already counted in srv above */
+		double r_cpu = lg_s.rs_w1.cpu_s - lg_s.rs_w0.cpu_s;
+		double r_sys = lg_s.rs_w1.sys_s - lg_s.rs_w0.sys_s;
+		printf("\"redis\":{\"pids\":%d,\"cpu_ms\":%.1f,"
+		       "\"cpu_us_per_msg\":%.2f,\"sys_ms\":%.1f,"
+		       "\"cpu_share\":%.3f,\"cpu_ms_total\":%.1f,"
+		       "\"rss_kb_base\":%ld,\"rss_kb_held\":%ld,"
+		       "\"rss_kb_end\":%ld,\"pss_kb_base\":%ld,"
+		       "\"pss_kb_held\":%ld,\"pss_kb_end\":%ld},",
+		       lg_o.nredis_pids, r_cpu * 1e3, r_cpu * per, r_sys * 1e3,
+		       srv_cpu > 0 ? r_cpu / srv_cpu : 0,
+		       (lg_s.rs_end.cpu_s - lg_s.rs_base.cpu_s) * 1e3,
+		       lg_s.rs_base.rss_kb, lg_s.rs_held.rss_kb,
+		       lg_s.rs_end.rss_kb, lg_s.rs_base.pss_kb,
+		       lg_s.rs_held.pss_kb, lg_s.rs_end.pss_kb);
+	}
+	if (lg_o.nsubs > 1 && lg_r.nsubs > 0) {
+		/* each node's subscribers: how many, what they got, and their
+		 * latency (a node woken through Redis against the one that took
+		 * the publish) */
+		printf("\"targets\":[");
+		for (int t = 0; t < lg_o.nsubs; t++) {
+			int subs = lg_r.nsubs / lg_o.nsubs +
+				   (t < lg_r.nsubs % lg_o.nsubs);
+			printf("%s{\"port\":%u,\"subs\":%d,\"delivered\":%ld,",
+			       t ? "," : "", lg_o.subs[t].port, subs,
+			       lg_s.tgt_unique[t]);
+			print_dist("lat_ms", lg_s.tgt_lat[t], lg_s.tgt_nlat[t],
+				   1e-3);
+			putchar('}');
+		}
+		printf("],");
+	}
 	printf("\"kernel\":{\"tcp_mem_kb_delta\":%ld,\"slab_kb_delta\":%ld,"
 	       "\"tcp_b_per_sub\":%.0f,\"slab_b_per_sub\":%.0f},",
 	       lg_s.tcp_held - lg_s.tcp_base, lg_s.slab_held - lg_s.slab_base,

@@ -195,8 +195,13 @@ void lg_on_delivery(struct lg_conn *c, uint32_t seq, uint32_t dest,
 		lg_s.round_last_recv[seq] = now_us;
 	if (lg_o.scenario != LG_FANOUT && dest != c->queue)
 		lg_s.misrouted++;
+	int t = lg_sub_target(c);
+	lg_s.tgt_unique[t]++;
 	if (seq >= 1) {
 		lat_push(&lg_s.lat, &lg_s.nlat, &lg_s.caplat, now_us - t_pub_us);
+		if (lg_o.nsubs > 1)
+			lat_push(&lg_s.tgt_lat[t], &lg_s.tgt_nlat[t],
+				 &lg_s.tgt_caplat[t], now_us - t_pub_us);
 		lg_s.window_msgs++;
 	}
 }
@@ -222,9 +227,15 @@ static void pubs_kick(void)
 	}
 }
 
+/* Publisher connections open to a subscriber port (Nchan's one port, or
+ * a --sub node's when --pub names the same): sock_diag counts them too. */
 static int pubs_open_on_sub_port(void)
 {
-	if (lg_o.pub_port != lg_o.sub_port || lg_o.pub_ip != lg_o.sub_ip)
+	int same = 0;
+	for (int t = 0; t < lg_o.nsubs; t++)
+		same |= lg_o.pub_port == lg_o.subs[t].port &&
+			lg_o.pub_ip == lg_o.subs[t].ip;
+	if (!same)
 		return 0;
 	int n = 0;
 	for (int i = 0; i < lg_o.pub_conns; i++)
@@ -261,7 +272,15 @@ static int all_held(int64_t now)
 	/* the dump costs the generator CPU that is not load generation: it
 	 * is kept out of the generator's figure and reported on its own */
 	double c0 = lg_self_cpu_s();
-	int rc = lg_diag_count(lg_o.sub_port, &est, &unread);
+	int rc = 0;
+	est = unread = 0;
+	for (int t = 0; t < lg_o.nsubs && rc == 0; t++) {
+		/* every node's side of its connections (distinct ports) */
+		long e1, u1;
+		rc = lg_diag_count(lg_o.subs[t].port, &e1, &u1);
+		est += e1;
+		unread += u1;
+	}
 	double dc = lg_self_cpu_s() - c0;
 	lg_s.diag_cpu_s += dc;
 	if (lg_s.window_open)
@@ -280,9 +299,16 @@ static int all_held(int64_t now)
 	return est >= lg_s.alive && unread == 0;
 }
 
+/* The server's figures (all --pid) and Redis's part (--redis-pid). */
+static void procs_read(struct lg_pstat *all, struct lg_pstat *redis)
+{
+	lg_proc_read(lg_o.pids, lg_o.npids, all);
+	lg_proc_read(lg_o.redis_pids, lg_o.nredis_pids, redis);
+}
+
 static void window_begin(void)
 {
-	lg_proc_read(lg_o.pids, lg_o.npids, &lg_s.ps_w0);
+	procs_read(&lg_s.ps_w0, &lg_s.rs_w0);
 	lg_s.gen_w0 = lg_self_cpu_s();
 	lg_s.t_w0 = lg_now_us();
 	lg_s.window_open = 1;
@@ -292,7 +318,7 @@ static void window_end(void)
 {
 	if (!lg_s.window_open)
 		return;
-	lg_proc_read(lg_o.pids, lg_o.npids, &lg_s.ps_w1);
+	procs_read(&lg_s.ps_w1, &lg_s.rs_w1);
 	lg_s.gen_w1 = lg_self_cpu_s();
 	lg_s.t_w1 = lg_now_us();
 	lg_s.window_open = 0;
@@ -352,7 +378,7 @@ static void step_rounds(int64_t now)
 	case LG_PH_SETTLE:
 		if (now < lg_s.t_until)
 			break;
-		lg_proc_read(lg_o.pids, lg_o.npids, &lg_s.ps_held);
+		procs_read(&lg_s.ps_held, &lg_s.rs_held);
 		lg_s.tcp_held = lg_kernel_tcp_mem_kb();
 		lg_s.slab_held = lg_kernel_slab_kb();
 		lg_s.cur_round = 0;
@@ -552,7 +578,7 @@ int main(int argc, char **argv)
 	    !lg_s.round_last_recv || !lg_s.round_pub_done || !lg_s.ring)
 		return 1;
 
-	lg_proc_read(lg_o.pids, lg_o.npids, &lg_s.ps_base);
+	procs_read(&lg_s.ps_base, &lg_s.rs_base);
 	lg_s.tcp_base = lg_kernel_tcp_mem_kb();
 	lg_s.slab_base = lg_kernel_slab_kb();
 	lg_s.t_start = lg_now_us();
@@ -596,9 +622,10 @@ int main(int argc, char **argv)
 			step_rounds(now);
 	}
 	lg_r.running = 0;
-	lg_proc_read(lg_o.pids, lg_o.npids, &lg_s.ps_end);
+	procs_read(&lg_s.ps_end, &lg_s.rs_end);
 	if (lg_o.scenario == LG_CHURN || lg_o.scenario == LG_PUBLISH) {
 		lg_s.ps_held = lg_s.ps_end;
+		lg_s.rs_held = lg_s.rs_end;
 		lg_s.tcp_held = lg_kernel_tcp_mem_kb();
 		lg_s.slab_held = lg_kernel_slab_kb();
 	}

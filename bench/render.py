@@ -24,12 +24,18 @@ def load_jsonl(path):
 
 
 def add_run(here, run_id, argv, minutes, count, git_rev=None,
-            cbx_version=None):
+            cbx_version=None, loadavg=None, redis=None):
+    """One line of runs.jsonl; loadavg: /proc/loadavg's 1, 5 and 15
+    minute figures when the run started; redis: redis-server's version
+    (scale-out runs)."""
+    run = {"run_id": run_id, "args": argv, "minutes": round(minutes, 1),
+           "measurements": count, "git": git_rev, "cometboxd": cbx_version}
+    if loadavg is not None:
+        run["loadavg_start"] = loadavg
+    if redis is not None:
+        run["redis_server"] = redis
     with open(os.path.join(here, "runs.jsonl"), "a") as f:
-        f.write(json.dumps({"run_id": run_id, "args": argv,
-                            "minutes": round(minutes, 1),
-                            "measurements": count, "git": git_rev,
-                            "cometboxd": cbx_version}) + "\n")
+        f.write(json.dumps(run) + "\n")
 
 
 def g(rec, *path):
@@ -702,7 +708,9 @@ def render(here):
         md += churn_table(res) + [""]
     # imported here: render_durability imports this module's helpers
     import render_durability
+    import render_scaleout
     md += render_durability.section(res)
+    md += render_scaleout.section(res)
     logs = {}
     for r in recs:
         for msg in r.get("server_log_sample") or []:

@@ -9,7 +9,7 @@ what=${1:-test}
 build=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libexpat1-dev nettle-dev libxxhash-dev libwslay-dev libhiredis-dev python3 curl scdoc)
 test_extra=(chromium php-cli php-curl php-xml php-mbstring phpunit php8.2-dev valgrind strace
             nginx-light libnginx-mod-nchan clang libclang-rt-14-dev libfaketime python3-websockets redis-server)
-bench_extra=(nginx-light libnginx-mod-nchan gnuplot-nox iproute2)
+bench_extra=(nginx-light libnginx-mod-nchan gnuplot-nox iproute2 redis-server)
 pkgs=("${build[@]}")
 if [ "$what" = test ]; then
     pkgs+=("${test_extra[@]}")
