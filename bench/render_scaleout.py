@@ -39,6 +39,10 @@ class Below(Check):
     def ok(self, v):
         return v < self.limit
 
+    def fmt(self, v):
+        # three decimals: 0.996x is below 1.00x, which two would hide
+        return "%.3fx" % v
+
 
 def cells(res, scenarios=("fanout", "mailbox")):
     """The rounds cells (scenario, transport, n) any scale-out config has."""
