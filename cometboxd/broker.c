@@ -231,16 +231,21 @@ static void maybe_up(struct cbx_broker *b)
 static void teardown(struct cbx_broker *b, const char *why)
 {
     struct op *failed = NULL;
+    bool stopping;
 
-    if (atomic_load(&b->state) == CBX_BROKER_UP)
+    pthread_mutex_lock(&b->mu);
+    stopping = b->stop;
+    pthread_mutex_unlock(&b->mu);
+    if (stopping)
+        cbx_log(CBX_LOG_DEBUG, "broker: closing the connections to Redis at %s", b->url_shown);
+    else if (atomic_load(&b->state) == CBX_BROKER_UP)
         cbx_log(CBX_LOG_WARN, "broker: lost Redis at %s (%s); publishes get 503 until it is back", b->url_shown,
                 why);
     else if (!b->ever_up)
         cbx_log(CBX_LOG_DEBUG, "broker: Redis at %s not reachable (%s)", b->url_shown, why);
     atomic_store(&b->state, CBX_BROKER_DOWN);
-    if (b->ever_up || why[0])
-        atomic_fetch_add(&b->errors, 1);
-    cbx_broker_set_error(b, "%s", why);
+    if (!stopping) /* a stop is no error; set_error counts it once */
+        cbx_broker_set_error(b, "%s", why);
     /* loads waiting for a subscription: fail each once */
     for (size_t i = 0; i < b->nqbuckets; i++)
         for (struct qent *e = b->qbuckets[i]; e != NULL; e = e->next) {
@@ -281,7 +286,7 @@ static void teardown(struct cbx_broker *b, const char *why)
 
 static void run_ops(struct cbx_broker *b)
 {
-    struct op *o;
+    struct op *o, *riders = NULL;
 
     pthread_mutex_lock(&b->mu);
     o = b->ops;
@@ -296,11 +301,14 @@ static void run_ops(struct cbx_broker *b)
             cbx_broker_op_fail(b, o, CBX_ERR_UNAVAILABLE);
         else if (o->kind == OP_LOAD)
             cbx_broker_start_load(b, o);
-        else
+        else if (o->kind == OP_ACK) {
+            o->next = riders; /* all of this turn's in one call */
+            riders = o;
+        } else
             cbx_broker_send_op(b, o);
         o = next;
     }
-    cbx_broker_send_acks(b);
+    cbx_broker_send_acks(b, riders);
 }
 
 static void check_timeouts(struct cbx_broker *b, int64_t now)

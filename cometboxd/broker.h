@@ -60,6 +60,12 @@ enum cbx_err cbx_broker_publish(struct cbx_broker *b, const struct cbx_pub_batch
  * Same returns. */
 enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
                              struct cbx_broker_ticket *t);
+/* Acknowledges each of queues up to upto in Redis (every node hears of
+ * it) and in this node's mirror: for queues mirrored here already
+ * (cbx_qmap_mirror_need() says ACK). Requests of one turn of the broker
+ * thread share one call. Same returns. */
+enum cbx_err cbx_broker_ack(struct cbx_broker *b, const struct cbx_qlist *queues, uint64_t upto,
+                            struct cbx_broker_ticket *t);
 /* Drops every message of queue name (NULL: of every queue) in Redis; every
  * node hears of it. t->value gets the count. */
 enum cbx_err cbx_broker_flush(struct cbx_broker *b, const char *name, const struct cbx_config *cfg,

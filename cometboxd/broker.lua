@@ -156,9 +156,11 @@ local function tell(name, s, members, batch)
              'N ' .. fmt(last_id()) .. ' ' .. fmt(batch or 0) .. ' 1\n' .. block(name, s, members))
 end
 
--- moves name's acknowledgement point to upto (never past the last id)
+-- moves name's acknowledgement point to upto; an upto above the last id
+-- handed out acknowledges nothing (it is from another sequence: the
+-- browser gets a restart gap, PROTOCOL.md)
 local function ack(name, upto, now, ttl, retain)
-  upto = math.min(upto, last_id())
+  if upto > last_id() then return 0 end
   local s = state(name)
   if upto <= s.a then return 0 end
   s.a = upto
@@ -241,7 +243,6 @@ if op == 'publish' then
 end
 
 -- ack TTL RETAIN (NAME UPTO)* -> the number of queues whose point moved.
--- Never past the last id handed out: nobody saw more.
 if op == 'ack' then
   local ttl, retain = tonumber(ARGV[3]), tonumber(ARGV[4])
   local now, moved = now_us(), 0

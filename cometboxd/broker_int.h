@@ -34,6 +34,7 @@ enum op_kind {
     OP_LOAD,    /* broker.lua load of argv[LOAD_NAMES..]: a sync */
     OP_PLAIN,   /* a command of Redis's own (PUBLISH of a kick) */
     OP_FORGET,  /* argv[0] is a queue nobody here waits on any more */
+    OP_ACK,     /* acknowledgements a request waits for: argv NAME UPTO pairs; rides on the turn's ack call */
 };
 
 /* Work for the thread: one command (and its reply), or a forget. */
@@ -45,6 +46,7 @@ struct op {
     const char **argv;
     size_t *argvlen;
     size_t unconfirmed; /* OP_LOAD: its queues' subscriptions not confirmed yet */
+    struct op *riders;  /* the turn's ack call: the OP_ACKs it carries, told with its reply */
     bool failed;        /* already told (a teardown) */
     struct cbx_buf mem; /* the arguments' bytes */
     size_t *offs;       /* while building: offsets into mem */
@@ -152,7 +154,9 @@ void cbx_broker_send_op(struct cbx_broker *b, struct op *o);
 void cbx_broker_op_fail(struct cbx_broker *b, struct op *o, enum cbx_err rc);
 void cbx_broker_start_load(struct cbx_broker *b, struct op *o);
 void cbx_broker_forget(struct cbx_broker *b, struct op *o);
-void cbx_broker_send_acks(struct cbx_broker *b);
+/* One ack call with the hooks' acknowledgements and riders (OP_ACKs,
+ * linked by next; told when Redis answers). */
+void cbx_broker_send_acks(struct cbx_broker *b, struct op *riders);
 void cbx_broker_send_sweep(struct cbx_broker *b, int64_t now);
 /* the error Redis answered, counted and kept as last_error, as a cbx_err */
 enum cbx_err cbx_broker_script_error(struct cbx_broker *b, const redisReply *r);

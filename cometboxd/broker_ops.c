@@ -143,6 +143,11 @@ void cbx_broker_op_free(struct op *o)
 {
     if (o == NULL)
         return;
+    while (o->riders != NULL) { /* (told already when they were told at all) */
+        struct op *r = o->riders;
+        o->riders = r->next;
+        cbx_broker_op_free(r);
+    }
     cbx_buf_free(&o->mem);
     free(o->offs);
     free(o->argvlen);
@@ -281,6 +286,20 @@ enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queue
         cbx_broker_op_args(o, "");
     for (size_t i = 0; i < queues->n; i++)
         cbx_broker_op_args(o, queues->names[i]);
+    return op_submit(b, o);
+}
+
+enum cbx_err cbx_broker_ack(struct cbx_broker *b, const struct cbx_qlist *queues, uint64_t upto,
+                            struct cbx_broker_ticket *t)
+{
+    struct op *o = cbx_broker_op_new(OP_ACK, t);
+
+    if (o == NULL)
+        return CBX_ERR_NOMEM;
+    for (size_t i = 0; i < queues->n; i++) {
+        cbx_broker_op_args(o, queues->names[i]);
+        cbx_broker_op_arg_u64(o, upto);
+    }
     return op_submit(b, o);
 }
 

@@ -116,8 +116,24 @@ bool cbx_broker_send_cmd(struct cbx_broker *b, redisCallbackFn *fn, void *priv, 
     return true;
 }
 
+/* Tells each rider (an OP_ACK) rc and frees it; with CBX_OK the mirror
+ * takes its acknowledgements first, so the request that waits finds them. */
+static void riders_done(struct cbx_broker *b, struct op *r, enum cbx_err rc)
+{
+    while (r != NULL) {
+        struct op *next = r->next;
+        for (int i = 0; rc == CBX_OK && i + 1 < r->argc; i += 2)
+            cbx_qmap_mirror_acked(b->s->qmap, r->argv[i], r->argvlen[i], strtoull(r->argv[i + 1], NULL, 10));
+        cbx_broker_ticket_done(b, r->t, rc, 0);
+        cbx_broker_op_free(r);
+        r = next;
+    }
+}
+
 void cbx_broker_op_fail(struct cbx_broker *b, struct op *o, enum cbx_err rc)
 {
+    riders_done(b, o->riders, rc);
+    o->riders = NULL;
     cbx_broker_ticket_done(b, o->t, rc, 0);
     cbx_broker_op_free(o);
 }
@@ -196,11 +212,10 @@ void cbx_broker_start_load(struct cbx_broker *b, struct op *o)
 void cbx_broker_forget(struct cbx_broker *b, struct op *o)
 {
     struct qent *e = qent_find(b, o->argv[0], o->argvlen[0]);
-    struct cbx_qlist one = { 1, { (char *)o->argv[0] }, NULL };
     char chan[CBX_QNAME_MAX + 80];
 
     /* a load since may have brought it back: then it stays */
-    if (e != NULL && e->nwaiting == 0 && e->loads == 0 && !cbx_qmap_mirror_ready(b->s->qmap, &one, false, 0)) {
+    if (e != NULL && e->nwaiting == 0 && e->loads == 0 && !cbx_qmap_mirrored(b->s->qmap, o->argv[0], o->argvlen[0])) {
         if (e->state != Q_NEW && b->sub.ac != NULL) {
             channel_of(b, e->name, e->len, chan, sizeof chan);
             redisAsyncCommand(b->sub.ac, cbx_broker_on_sub, b, "UNSUBSCRIBE %s", chan);
@@ -210,7 +225,7 @@ void cbx_broker_forget(struct cbx_broker *b, struct op *o)
     cbx_broker_op_free(o);
 }
 
-void cbx_broker_send_acks(struct cbx_broker *b)
+void cbx_broker_send_acks(struct cbx_broker *b, struct op *riders)
 {
     struct op *o;
     struct ack *acks;
@@ -222,10 +237,16 @@ void cbx_broker_send_acks(struct cbx_broker *b)
     b->acks = NULL;
     b->nacks = b->capacks = 0;
     pthread_mutex_unlock(&b->mu);
-    if (n == 0 || atomic_load(&b->state) != CBX_BROKER_UP || (o = cbx_broker_op_new(OP_PLAIN, NULL)) == NULL) {
-        free(acks); /* Redis is away: the browsers' next since acknowledges again */
+    if (n == 0 && riders == NULL) {
+        free(acks);
         return;
     }
+    if (atomic_load(&b->state) != CBX_BROKER_UP || (o = cbx_broker_op_new(OP_PLAIN, NULL)) == NULL) {
+        free(acks); /* Redis is away: the browsers' next since acknowledges again */
+        riders_done(b, riders, atomic_load(&b->state) != CBX_BROKER_UP ? CBX_ERR_UNAVAILABLE : CBX_ERR_NOMEM);
+        return;
+    }
+    o->riders = riders;
     cbx_broker_op_script(o, b, "ack");
     cbx_broker_op_limits(o, cbx_settings_get(b->s));
     for (size_t i = 0; i < n; i++) {
@@ -233,8 +254,13 @@ void cbx_broker_send_acks(struct cbx_broker *b)
         cbx_broker_op_arg_u64(o, acks[i].upto);
     }
     free(acks);
+    for (struct op *r = riders; r != NULL; r = r->next)
+        for (int i = 0; i + 1 < r->argc; i += 2) {
+            cbx_broker_op_arg(o, r->argv[i], r->argvlen[i]);
+            cbx_broker_op_arg(o, r->argv[i + 1], r->argvlen[i + 1]);
+        }
     if (!cbx_broker_op_finish(o))
-        cbx_broker_op_free(o);
+        cbx_broker_op_fail(b, o, CBX_ERR_NOMEM);
     else
         cbx_broker_send_op(b, o);
 }
@@ -394,6 +420,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         cbx_broker_op_fail(b, o, cbx_broker_script_error(b, r));
         return;
     }
+    riders_done(b, o->riders, CBX_OK);
+    o->riders = NULL;
     if (o->kind == OP_PUBLISH && r->type == REDIS_REPLY_STRING)
         cbx_broker_ticket_done(b, o->t, CBX_OK, strtoull(r->str, NULL, 10));
     else if (o->kind == OP_FLUSH && r->type == REDIS_REPLY_INTEGER)

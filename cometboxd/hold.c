@@ -334,8 +334,9 @@ static void hold_completed(struct cbx_req *r, bool clean)
  * chunks: 16 KiB cost 18 KiB per held SSE stream, 1 KiB costs 11 KiB. */
 #define STREAM_BLOCK 1024
 
-/* broker = redis, pool mode: a request suspended while its queues are
- * loaded from Redis (broker.h, cbx_broker_sync()). */
+/* broker = redis, pool mode: a request suspended while Redis takes its
+ * acknowledgement or loads its queues (broker.h: cbx_broker_ack(),
+ * cbx_broker_sync()). */
 struct sync_wait {
     struct cbx_req req; /* first: the connection's con_cls points here */
     struct cbx_server *srv;
@@ -386,18 +387,30 @@ static enum MHD_Result sync_resumed(struct cbx_req *r, struct MHD_Connection *c,
     return ret;
 }
 
+/* broker = redis: asks Redis for what the request needs first (an
+ * acknowledgement, or a load); t is told when it is done. */
+static enum cbx_err broker_prepare(struct cbx_server *s, enum cbx_mirror_need need, const struct cbx_hold_params *p,
+                                   struct cbx_broker_ticket *t)
+{
+    if (need == CBX_MIRROR_ACK)
+        return cbx_broker_ack(s->broker, &p->queues, p->since, t);
+    return cbx_broker_sync(s->broker, &p->queues, p->has_since, p->since, t);
+}
+
 enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, struct cbx_hold_params *p,
                                void **con_cls)
 {
     struct sync_wait *sw;
+    enum cbx_mirror_need need;
     enum cbx_err rc;
 
-    if (s->broker == NULL || cbx_qmap_mirror_ready(s->qmap, &p->queues, p->has_since, p->since))
+    if (s->broker == NULL ||
+        (need = cbx_qmap_mirror_need(s->qmap, &p->queues, p->has_since, p->since)) == CBX_MIRROR_READY)
         return hold_begin(s, c, p, con_cls);
-    /* broker = redis: the queues come from Redis first */
+    /* broker = redis: Redis first */
     if (s->cfg.threads != CBX_THREADS_POOL) {
         struct cbx_broker_ticket t = { 0 };
-        rc = cbx_broker_sync(s->broker, &p->queues, p->has_since, p->since, &t);
+        rc = broker_prepare(s, need, p, &t);
         if (rc == CBX_OK) {
             cbx_broker_wait(s->broker, &t);
             rc = t.rc;
@@ -416,7 +429,7 @@ enum MHD_Result cbx_hold_start(struct cbx_server *s, struct MHD_Connection *c, s
     *con_cls = sw;
     cbx_park(s);
     MHD_suspend_connection(c);
-    rc = cbx_broker_sync(s->broker, &sw->p.queues, sw->p.has_since, sw->p.since, &sw->t);
+    rc = broker_prepare(s, need, &sw->p, &sw->t);
     if (rc != CBX_OK) { /* not sent: answered at once */
         sw->t.rc = rc;
         cbx_pool_wake(sw->home, &sw->wake);

@@ -605,7 +605,7 @@ enum cbx_err cbx_qmap_subscribe(struct cbx_qmap *m, struct cbx_waiter *w, bool h
     }
 
     /* broker = redis: a queue the sweep forgot since the caller found it
-     * mirrored (cbx_qmap_mirror_ready()) would hear no change: the caller
+     * mirrored (cbx_qmap_mirror_need()) would hear no change: the caller
      * loads it again first */
     for (size_t i = 0; m->mirroring && !w->observer && i < n; i++)
         if (!qs[i]->mirrored) {

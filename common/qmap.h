@@ -301,15 +301,24 @@ void cbx_qmap_set_limits(struct cbx_qmap *m, const struct cbx_qmap_limits *lim);
  * the next load of those queues completes it. */
 struct cbx_mirror_update;
 enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_update *u);
-/* Whether a subscribe to queues with since (has_since) can be served from
- * the mirror now: it has a since, not above the last id this node has
- * heard of nor above any queue's acknowledgement point (it acknowledges
- * nothing new), and every queue is mirrored. Else the broker acknowledges
- * and loads them first (cbx_broker_sync()). */
-bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since, uint64_t since);
-/* Every mirrored queue's name, NUL-separated, into a new buffer (free());
- * for a reload after Redis came back. */
-enum cbx_err cbx_qmap_mirror_names(struct cbx_qmap *m, char **names, size_t *len, size_t *n);
+/* What Redis must do before a subscribe to queues with since (has_since)
+ * can be served from the mirror. READY: nothing (a since not above the last
+ * id this node has heard of nor above any queue's acknowledgement point,
+ * every queue mirrored). ACK: every queue is mirrored, but since
+ * acknowledges more: Redis takes that acknowledgement first, so every node
+ * knows it before this browser is answered (cbx_broker_ack()). LOAD: a
+ * queue is not mirrored, there is no since (where the pending messages
+ * start, Redis knows now), or since is above the last id heard of: Redis
+ * acknowledges and loads them (cbx_broker_sync()). */
+enum cbx_mirror_need { CBX_MIRROR_READY, CBX_MIRROR_ACK, CBX_MIRROR_LOAD };
+enum cbx_mirror_need cbx_qmap_mirror_need(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since,
+                                          uint64_t since);
+/* Whether queue name is mirrored here now. */
+bool cbx_qmap_mirrored(struct cbx_qmap *m, const char *name, size_t len);
+/* Redis took an acknowledgement of name up to upto (never past the last id
+ * heard of): the mirror follows at once, without telling the log, before
+ * the change that says so comes. Nothing for a queue not mirrored. */
+void cbx_qmap_mirror_acked(struct cbx_qmap *m, const char *name, size_t len, uint64_t upto);
 
 /* One row per queue for the admin `queues` command. */
 struct cbx_queue_info {

@@ -81,10 +81,14 @@ enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_u
     pthread_mutex_lock(&m->mu);
     now = cbx_now_mono_us();
     now_real = cbx_now_real_us();
-    if (u->load && u->first_id != 0 && u->first_id != m->first_id)
-        m->first_id = u->first_id; /* Redis's sequence (a new Redis: a new one) */
-    if (u->last_id > m->last_id)
+    if (u->load && u->first_id != 0 && u->first_id != m->first_id) {
+        /* Redis's sequence (a new Redis: a new one), in place of the one
+         * this map began with at start: ids are Redis's from now on */
+        m->first_id = u->first_id;
         m->last_id = u->last_id;
+    } else if (u->last_id > m->last_id) {
+        m->last_id = u->last_id;
+    }
     if (m->last_id < m->first_id - 1)
         m->last_id = m->first_id - 1;
     m->visible_id = m->last_id; /* before delivering: a stream acknowledges up to it */
@@ -100,51 +104,48 @@ enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_u
     return rc;
 }
 
-bool cbx_qmap_mirror_ready(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since, uint64_t since)
+enum cbx_mirror_need cbx_qmap_mirror_need(struct cbx_qmap *m, const struct cbx_qlist *queues, bool has_since,
+                                          uint64_t since)
 {
-    bool ready;
+    enum cbx_mirror_need need;
 
     pthread_mutex_lock(&m->mu);
     /* without since a browser takes what is not acknowledged: where that
      * is, Redis knows now (an acknowledgement on another node may be on
-     * its way here); a since that acknowledges more goes to Redis first,
-     * so that every node knows it before this browser is answered */
-    ready = has_since && since <= m->last_id;
-    for (size_t i = 0; ready && i < queues->n; i++) {
+     * its way here) */
+    need = has_since && since <= m->last_id ? CBX_MIRROR_READY : CBX_MIRROR_LOAD;
+    for (size_t i = 0; need != CBX_MIRROR_LOAD && i < queues->n; i++) {
         const char *name = queues->names[i];
         size_t len = strlen(name);
         struct cbx_queue *q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
-        ready = q != NULL && q->mirrored && since <= q->acked;
+        if (q == NULL || !q->mirrored)
+            need = CBX_MIRROR_LOAD;
+        else if (since > q->acked)
+            need = CBX_MIRROR_ACK;
     }
     pthread_mutex_unlock(&m->mu);
-    return ready;
+    return need;
 }
 
-enum cbx_err cbx_qmap_mirror_names(struct cbx_qmap *m, char **names, size_t *len, size_t *n)
+bool cbx_qmap_mirrored(struct cbx_qmap *m, const char *name, size_t len)
 {
-    size_t need = 0, at = 0;
-    char *out;
+    struct cbx_queue *q;
+    bool mirrored;
 
-    *names = NULL;
-    *len = *n = 0;
     pthread_mutex_lock(&m->mu);
-    for (size_t b = 0; b < m->nbuckets; b++)
-        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
-            if (q->mirrored)
-                need += q->name_len + 1;
-    if (need == 0 || (out = malloc(need)) == NULL) {
-        pthread_mutex_unlock(&m->mu);
-        return need == 0 ? CBX_OK : CBX_ERR_NOMEM;
-    }
-    for (size_t b = 0; b < m->nbuckets; b++)
-        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext)
-            if (q->mirrored) {
-                memcpy(out + at, q->name, q->name_len + 1);
-                at += q->name_len + 1;
-                (*n)++;
-            }
+    q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
+    mirrored = q != NULL && q->mirrored;
     pthread_mutex_unlock(&m->mu);
-    *names = out;
-    *len = at;
-    return CBX_OK;
+    return mirrored;
+}
+
+void cbx_qmap_mirror_acked(struct cbx_qmap *m, const char *name, size_t len, uint64_t upto)
+{
+    struct cbx_queue *q;
+
+    pthread_mutex_lock(&m->mu);
+    q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
+    if (q != NULL && q->mirrored)
+        cbx_queue_ack_quietly(m, q, upto < m->last_id ? upto : m->last_id, cbx_now_mono_us(), false);
+    pthread_mutex_unlock(&m->mu);
 }

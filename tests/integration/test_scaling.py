@@ -304,6 +304,16 @@ class Delivery(Cluster):
 # ---- 2. resume with since on another node -----------------------------------
 
 class Resume(Cluster):
+    def test_a_since_above_redis_newest_id_is_a_restart_gap_on_every_node(self):
+        [a] = self.publish(self.n1, {"queue": "rs", "data": "x"})
+        first = ctl_json(self.n1, "stats")["first_id"]
+        for n in self.nodes:   # node 1 mirrors nothing yet; nodes 2 and 3 neither
+            self.assertEqual(ctl_json(n, "stats")["first_id"], first, n.admin)
+            self.assertEqual(n.poll("rs", since=a + 1000, timeout=0)[::2],
+                             (200, body_of([gap("rs", first, a + 1000, "restart"), msg(a, "rs", "x")])), n.admin)
+        # nothing was acknowledged by those
+        self.assertEqual(pending(self.n2, "rs"), [msg(a, "rs", "x")])
+
     def test_a_reader_hopping_between_nodes_misses_nothing_and_gets_nothing_twice(self):
         total = 150
         sent = []
@@ -573,6 +583,10 @@ class Mailbox(Cluster):
         [d] = self.publish(self.n2, {"queue": "mb", "data": "d"})
         threads[0].join(10)
         self.assertEqual((results[0][0], results[0][2]), (200, body_of([msg(d, "mb", "d")])))
+        # node 3 (per-connection) mirrors mb now: its since is in Redis before it answers
+        self.assertEqual(pending(self.n1, "mb"), [msg(d, "mb", "d")])
+        self.assertEqual(self.n3.poll("mb", since=d, timeout=0)[::2], (200, b"[]\n"))
+        self.assertEqual(pending(self.n1, "mb"), [])
         # acknowledged messages are retained for resuming clients, on every node
         for n in self.nodes:
             self.assertEqual(drain(n, "mb"), [msg(a, "mb", "a"), msg(b, "mb", "b"), msg(c, "mb", "c"),

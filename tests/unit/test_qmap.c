@@ -747,6 +747,23 @@ static void test_mirror_waits_only_on_loaded_queues(void)
     CHECK_INT(cbx_mirror_parse(load, sizeof load - 1, &u, err, sizeof err), CBX_OK);
     CHECK_INT(cbx_qmap_mirror_apply(m, &u), CBX_OK);
     cbx_mirror_update_free(&u);
+    /* what a request needs from Redis first (the last id heard of is 100) */
+    {
+        struct cbx_qlist a, ab;
+        CHECK_INT(cbx_qlist_parse("a", &a, err, sizeof err), CBX_OK);
+        CHECK_INT(cbx_qlist_parse("a,b", &ab, err, sizeof err), CBX_OK);
+        CHECK_INT(cbx_qmap_mirror_need(m, &a, false, 0), CBX_MIRROR_LOAD);  /* no since */
+        CHECK_INT(cbx_qmap_mirror_need(m, &a, true, 0), CBX_MIRROR_READY);
+        CHECK_INT(cbx_qmap_mirror_need(m, &a, true, 50), CBX_MIRROR_ACK);   /* acknowledges more */
+        CHECK_INT(cbx_qmap_mirror_need(m, &a, true, 101), CBX_MIRROR_LOAD); /* above the last id */
+        CHECK_INT(cbx_qmap_mirror_need(m, &ab, true, 0), CBX_MIRROR_LOAD);  /* b is not mirrored */
+        cbx_qmap_mirror_acked(m, "a", 1, 50);
+        CHECK_INT(cbx_qmap_mirror_need(m, &a, true, 50), CBX_MIRROR_READY);
+        CHECK(cbx_qmap_mirrored(m, "a", 1));
+        CHECK(!cbx_qmap_mirrored(m, "b", 1));
+        cbx_qlist_free(&a);
+        cbx_qlist_free(&ab);
+    }
     CHECK_INT(cbx_qmap_subscribe(m, &browser, false, 0, 64, true), CBX_OK);
     CHECK(browser.linked);
 
