@@ -84,19 +84,27 @@ end
 -- count what expired); its keys stay. An empty queue's state (its
 -- acknowledgement point, what it lost) lives retain-acked longer, as an
 -- empty queue on one node does, plus a minute.
-local function save(name, s, ttl, retain)
+local function save_state(name, s)
   redis.call('HSET', P .. ':s:' .. name, 'a', fmt(s.a), 'l', fmt(s.l), 'lr', s.lr,
              'p', fmt(s.p), 'pr', s.pr, 'b', fmt(s.b))
+end
+
+local function keep_empty(name, retain)
+  local ms = math.floor(retain / 1000) + 60000
+  redis.call('ZREM', P .. ':exp', name)
+  redis.call('PEXPIRE', P .. ':s:' .. name, ms)
+  redis.call('PEXPIRE', P .. ':k:' .. name, ms)
+end
+
+local function save(name, s, ttl, retain)
+  save_state(name, s)
   local at = due(name, s, ttl, retain)
   if at then
     redis.call('ZADD', P .. ':exp', fmt(at), name)
     redis.call('PERSIST', P .. ':s:' .. name)
     redis.call('PERSIST', P .. ':k:' .. name)
   else
-    local ms = math.floor(retain / 1000) + 60000
-    redis.call('ZREM', P .. ':exp', name)
-    redis.call('PEXPIRE', P .. ':s:' .. name, ms)
-    redis.call('PEXPIRE', P .. ':k:' .. name, ms)
+    keep_empty(name, retain)
   end
 end
 
@@ -163,9 +171,18 @@ local function ack(name, upto, now, ttl, retain)
   if upto > last_id() then return 0 end
   local s = state(name)
   if upto <= s.a then return 0 end
+  local before = s.a
   s.a = upto
   redis.call('RPUSH', P .. ':k:' .. name, fmt(upto) .. ' ' .. fmt(now))
-  save(name, s, ttl, retain)
+  save_state(name, s)
+  local r = redis.call('ZRANGE', P .. ':q:' .. name, 0, 0, 'WITHSCORES')
+  if #r == 0 then
+    keep_empty(name, retain)
+  elseif tonumber(r[2]) > before and tonumber(r[2]) <= upto then
+    -- its oldest is acknowledged now: due at the sooner of its message-ttl
+    -- and retain-acked from now (as save() would find)
+    redis.call('ZADD', P .. ':exp', fmt(math.min(parse(r[1]) + ttl, now + retain)), name)
+  end
   tell(name, s, {})
   return 1
 end
@@ -210,31 +227,50 @@ if op == 'publish' then
   end
   local first = last_id() + 1
   redis.call('INCRBY', P .. ':id', n)
-  local added = {}
+  local added, count, empty, bytes = {}, {}, {}, 0
   for i = 1, n do
     local name, tail = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
     local id = first + i - 1
     local member = fmt(id) .. ' ' .. fmt(now) .. ' ' .. tail
     local len = 6 + #fmt(id) + #tail
     local s = states[name]
-    local count = redis.call('ZCARD', P .. ':q:' .. name)
+    if not count[name] then
+      count[name] = redis.call('ZCARD', P .. ':q:' .. name)
+      empty[name] = count[name] == 0
+      added[name] = {}
+    end
     -- room first; a queue always keeps the newest message
-    while count > 0 and (count + 1 > qmax or s.b + len > qbytes) do
+    while count[name] > 0 and (count[name] + 1 > qmax or s.b + len > qbytes) do
       drop(name, s, OVERFLOW)
-      count = count - 1
+      count[name] = count[name] - 1
     end
     redis.call('ZADD', P .. ':q:' .. name, fmt(id), member)
-    redis.call('SADD', P .. ':queues', name)
-    redis.call('HINCRBY', P .. ':tot', 'm', 1)
-    redis.call('HINCRBY', P .. ':tot', 'b', len)
+    count[name] = count[name] + 1
+    bytes = bytes + len
     s.b = s.b + len
-    added[name] = added[name] or {}
     table.insert(added[name], member)
   end
+  redis.call('HINCRBY', P .. ':tot', 'm', n)
+  redis.call('HINCRBY', P .. ':tot', 'b', bytes)
   local batch = #order > 1 and first or 0
   for _, name in ipairs(order) do
-    save(name, states[name], ttl, retain)
-    tell(name, states[name], added[name], batch)
+    local s = states[name]
+    if empty[name] then
+      -- its oldest is this publish's first: due at now + message-ttl
+      redis.call('SADD', P .. ':queues', name)
+      save_state(name, s)
+      redis.call('ZADD', P .. ':exp', fmt(now + ttl), name)
+      redis.call('PERSIST', P .. ':s:' .. name)
+      redis.call('PERSIST', P .. ':k:' .. name)
+    elseif s.p ~= purged[name] then
+      -- its oldest changed (a drop may even have emptied it before this
+      -- publish filled it again: drop() took it out of P:queues)
+      redis.call('SADD', P .. ':queues', name)
+      save(name, s, ttl, retain)
+    else
+      save_state(name, s)
+    end
+    tell(name, s, added[name], batch)
   end
   if batch ~= 0 then
     for _, name in ipairs(order) do redis.call('PUBLISH', P .. ':c:' .. name, 'E ' .. fmt(batch)) end

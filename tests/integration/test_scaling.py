@@ -623,6 +623,22 @@ class Overflow(Cluster):
                                        [msg(new[i], "ovf", "n%d" % i) for i in (1, 2, 3)])))
 
 
+class OverflowOfOne(Cluster):
+    """A queue of one message stays counted by max-queues through its
+    overflows (each publish drops the one it holds, then stores its own)."""
+    ARGS = ["--queue-max-messages", "1", "--max-queues", "1"]
+    NODES = (("pool", "tcp"), ("per-connection", "unix"))
+
+    def test_a_queue_that_overflows_still_counts_for_max_queues(self):
+        [a] = self.publish(self.n1, {"queue": "one", "data": "1"})
+        [b] = self.publish(self.n2, {"queue": "one", "data": "2"})
+        for n in self.nodes:
+            st, hdr, body = n.publish_json({"queue": "two", "data": "3"})
+            self.assertEqual((st, body), (503, MAX_QUEUES), n.admin)
+            self.assertEqual(n.poll("one", since=0, timeout=0)[::2],
+                             (200, body_of([gap("one", 1, a, "overflow"), msg(b, "one", "2")])), n.admin)
+
+
 class Expiry(Cluster):
     ARGS = ["--message-ttl", "1"]
 
