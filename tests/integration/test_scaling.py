@@ -7,7 +7,6 @@ three nodes: 1 and 2 in threads = pool, 3 in per-connection, so one run
 covers both modes (CTest runs this file once, as integration_scaling).
 Node 2 reaches Redis over its UNIX socket, 1 and 3 over TCP. Not for what
 one node does alone (test_core.py, test_queues.py)."""
-import asyncio
 import http.client
 import json
 import os
@@ -23,17 +22,8 @@ import unittest
 
 from cbx import COMETBOXCTL, COMETBOXD, Daemon, ctl, ctl_json, drain, gap, msg, reset_close, wait_until
 from redis_util import RedisServer, free_port
+from ws_client import WsClient
 
-try:
-    import websockets
-except ImportError:
-    # CMake's python3 may be another build than Debian's, which does not
-    # look in Debian's dist-packages: python3-websockets is pure Python
-    sys.path.append("/usr/lib/python3/dist-packages")
-    import websockets
-assert websockets.__version__.split(".")[0] >= "10", websockets.__version__  # the legacy asyncio client
-from websockets.exceptions import ConnectionClosed
-from websockets.legacy.client import connect as ws_connect
 
 SANITIZER_REPORTS = ("runtime error", "ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "LeakSanitizer")
 PUBLISH_DOWN = b'{"error":"unavailable","detail":"the broker (Redis) is unreachable; nothing was queued"}\n'
@@ -80,60 +70,6 @@ def lines_until(stream, count, timeout=10):
     while len(out) < count:
         out.extend(json.loads(stream.line(max(0.01, deadline - time.monotonic()))))
     return out
-
-
-class Ws:
-    """A python3-websockets client driven from the test's thread (its event
-    loop runs in a thread of its own); it answers pings as browsers do."""
-
-    def __init__(self, node, path, timeout=10):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        url = "ws://%s:%d%s" % (node.bhost, node.bport, path)
-
-        async def open_():
-            return await ws_connect(url, open_timeout=timeout, ping_interval=None, close_timeout=5, max_size=None)
-        try:
-            self.ws = self._run(open_(), timeout + 5)
-        except BaseException:
-            self._stop()
-            raise
-
-    def _run(self, coro, timeout):
-        fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop)
-        return fut.result(timeout + 5)
-
-    def recv(self, timeout=10):
-        return self._run(self.ws.recv(), timeout)
-
-    def send(self, data):
-        self._run(self.ws.send(data), 10)
-
-    def recv_until_closed(self, timeout=10):
-        """(frames read, close code, close reason) once the server closed."""
-        frames = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                frames.append(self.recv(max(0.01, deadline - time.monotonic())))
-            except ConnectionClosed as e:
-                if e.rcvd is None:
-                    return frames, None, None
-                return frames, e.rcvd.code, e.rcvd.reason
-
-    def _stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-    def shutdown(self):
-        if self.ws.open:
-            try:
-                self._run(self.ws.close(), 10)
-            except Exception:
-                pass
-        self._stop()
 
 
 def frame_of(*objs):
@@ -700,7 +636,7 @@ class Budget(Cluster):
 
 class WebSocket(Cluster):
     def test_websocket_on_a_node_other_than_the_publishers(self):
-        w = Ws(self.n2, "/ws/wq?since=0")
+        w = WsClient(self.n2, "/ws/wq?since=0")
         try:
             self.assertEqual(w.recv(), frame_of({"type": "cursor", "id": 0}))
             self.held(self.n2, 1, "ws")

@@ -18,18 +18,9 @@ import threading
 import time
 import unittest
 
-try:
-    import websockets
-except ImportError:
-    # CMake's python3 may be another build (pyenv) than Debian's, which does
-    # not look in Debian's dist-packages: python3-websockets is pure Python
-    sys.path.append("/usr/lib/python3/dist-packages")
-    import websockets
-assert websockets.__version__.split(".")[0] >= "10", websockets.__version__  # the legacy asyncio client
-from websockets.exceptions import ConnectionClosed
-from websockets.legacy.client import connect as ws_connect
 
 from cbx import COMETBOXCTL, COMETBOXD, DaemonTest, ctl, ctl_json, gap, msg, reset_close, wait_until
+from ws_client import WsClient
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -263,70 +254,6 @@ def parse_close(payload):
     if len(payload) == 1:
         raise AssertionError("a close frame with a 1-byte payload")
     return struct.unpack("!H", payload[:2])[0], payload[2:].decode("utf-8")  # strict: RFC 6455 5.5.1
-
-
-class WsClient:
-    """A python3-websockets client (asyncio API) driven from the test's
-    thread: the client's event loop runs in a thread of its own. It answers
-    pings, as browsers do; it sends none."""
-
-    def __init__(self, d, path, origin=None, extra_headers=None, timeout=10):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.url = "ws://%s:%d%s" % (d.bhost, d.bport, path)
-
-        async def open_():
-            return await ws_connect(self.url, origin=origin, extra_headers=extra_headers, open_timeout=timeout,
-                                    ping_interval=None, close_timeout=5, max_size=None)
-        try:
-            self.ws = self._run(open_(), timeout + 5)
-        except BaseException:
-            self._stop()
-            raise
-
-    def _run(self, coro, timeout):
-        fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop)
-        return fut.result(timeout + 5)
-
-    def recv(self, timeout=10):
-        return self._run(self.ws.recv(), timeout)
-
-    def send(self, data):
-        self._run(self.ws.send(data), 10)
-
-    def recv_until_closed(self, timeout=10):
-        """Reads until the connection is closed; returns (frames read, code,
-        reason) of the server's close frame (None, None without one)."""
-        frames = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                frames.append(self.recv(max(0.01, deadline - time.monotonic())))
-            except ConnectionClosed as e:
-                if e.rcvd is None:
-                    return frames, None, None
-                return frames, e.rcvd.code, e.rcvd.reason
-
-    @property
-    def local_port(self):
-        return self.ws.local_address[1]
-
-    def close(self):
-        if self.ws.open:
-            try:
-                self._run(self.ws.close(), 10)
-            except Exception:
-                pass
-
-    def _stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-    def shutdown(self):
-        self.close()
-        self._stop()
 
 
 class WsTest(DaemonTest):
