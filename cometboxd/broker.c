@@ -387,6 +387,13 @@ static void *broker_main(void *arg)
         maybe_up(b); /* the subscription of P:ctl may have been confirmed */
         run_ops(b);
         cbx_broker_send_sweep(b, cbx_now_mono_us());
+        /* what this turn queued goes out now, not after one more poll()
+         * (hiredis keeps what the socket does not take, and asks for POLLOUT;
+         * a connection still connecting waits for poll) */
+        if (b->cmd.ac != NULL && b->cmd.w && (b->cmd.ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(b->cmd.ac);
+        if (b->sub.ac != NULL && b->sub.w && (b->sub.ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(b->sub.ac);
     }
     /* stopping: everything waiting fails */
     teardown(b, "the daemon is stopping");
