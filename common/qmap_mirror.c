@@ -72,6 +72,21 @@ static enum cbx_err apply_queue(struct cbx_qmap *m, const struct cbx_mirror_queu
     return CBX_OK;
 }
 
+/* Every mirrored queue as if Redis had never held it: no message, nothing
+ * acknowledged, lost or dropped (as one node after a restart without a
+ * journal). */
+static void forget_sequence(struct cbx_qmap *m)
+{
+    for (size_t b = 0; b < m->nbuckets; b++)
+        for (struct cbx_queue *q = m->buckets[b]; q != NULL; q = q->hnext) {
+            if (!q->mirrored)
+                continue;
+            cbx_queue_forget(m, q);
+            q->acked = q->lost_to = q->purged_to = 0;
+            q->lost_reason = q->purged_reason = CBX_DROP_NONE;
+        }
+}
+
 enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_update *u)
 {
     struct cbx_waiter *filled = NULL;
@@ -82,10 +97,13 @@ enum cbx_err cbx_qmap_mirror_apply(struct cbx_qmap *m, const struct cbx_mirror_u
     now = cbx_now_mono_us();
     now_real = cbx_now_real_us();
     if (u->load && u->first_id != 0 && u->first_id != m->first_id) {
-        /* Redis's sequence (a new Redis: a new one), in place of the one
-         * this map began with at start: ids are Redis's from now on */
+        /* Redis's sequence, in place of the one this map began with at
+         * start: ids are Redis's from now on. A new sequence (a Redis that
+         * lost its data) leaves nothing of the old one here: the loads
+         * that follow bring what Redis holds now */
         m->first_id = u->first_id;
         m->last_id = u->last_id;
+        forget_sequence(m);
     } else if (u->last_id > m->last_id) {
         m->last_id = u->last_id;
     }

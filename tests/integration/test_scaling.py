@@ -885,6 +885,32 @@ class RedisOutage(Cluster):
         self.assertEqual(n2.request("publish", "GET", "/healthz")[::2], (200, HEALTH_UP))
 
 
+class RedisLostItsData(Cluster):
+    """A Redis without persistence killed and started again is a new,
+    empty one: a new id sequence, and nothing of the old one stays in the
+    nodes' mirrors (as one node restarted without a journal)."""
+    NODES = (("pool", "tcp"), ("per-connection", "unix"))
+
+    def test_nodes_forget_what_a_new_redis_does_not_hold(self):
+        a, b = self.publish(self.n1, [{"queue": "seq", "data": "1"}, {"queue": "seq", "data": "2"}])
+        old_first = ctl_json(self.n1, "stats")["first_id"]
+        for n in self.nodes:     # both mirror seq now
+            self.assertEqual(pending(n, "seq"), [msg(a, "seq", "1"), msg(b, "seq", "2")], n.admin)
+        self.redis.kill(signal.SIGKILL)
+        for n in self.nodes:
+            self.wait_broker(n, "down")
+        self.redis.start()
+        for n in self.nodes:
+            self.wait_broker(n, "up")
+        for n in self.nodes:
+            self.assertNotEqual(ctl_json(n, "stats")["first_id"], old_first, n.admin)
+            self.assertEqual(pending(n, "seq"), [], n.admin)
+            self.assertEqual(n.poll("seq", since=0, timeout=0)[::2], (200, b"[]\n"), n.admin)
+        [c] = self.publish(self.n2, {"queue": "seq", "data": "3"})
+        for n in self.nodes:
+            self.assertEqual(pending(n, "seq"), [msg(c, "seq", "3")], n.admin)
+
+
 class RedisPaused(Cluster):
     """A Redis that answers nothing (SIGSTOP) for longer than redis-timeout."""
     ARGS = ["--redis-timeout", "1"]
