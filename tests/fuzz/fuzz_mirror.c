@@ -138,6 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                : "out of memory at byte %zu of %zu",
                     &at, &of) == 2);
         NEED(at <= of && of == size);
+        /* and says what was wrong */
+        NEED(rc != CBX_ERR_INVALID || (strstr(err, ": ") != NULL && strstr(err, ": ?") == NULL));
         return 0;
     }
     check_update(&u, text[0]);

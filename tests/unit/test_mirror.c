@@ -229,7 +229,7 @@ static void test_change_batch_part(void)
             check_msg(u.qs[0].msgs[0], 1005, 1700000000000004, LIT(",\"x\":1}"));
     }
     cbx_mirror_update_free(&u);
-    BAD("E 1004", "not broker.lua's text at byte 0 of 6");
+    BAD("E 1004", "not broker.lua's text at byte 0 of 6: no L or N header");
 }
 
 /* An acknowledgement and a flush: changes without messages; and every
@@ -325,19 +325,19 @@ static void test_limits_accepted(void)
 /* The first line: its letter, its spaces, its three numbers. */
 static void test_refused_header(void)
 {
-    BAD("", "not broker.lua's text at byte 0 of 0");
-    BAD("L", "not broker.lua's text at byte 0 of 1");
-    BAD("X 1 0 0\n", "not broker.lua's text at byte 0 of 8");
-    BAD("l 1 0 0\n", "not broker.lua's text at byte 0 of 8");
-    BAD("L1 0 0\n", "not broker.lua's text at byte 0 of 7");
-    BAD("L  1 0 0\n", "not broker.lua's text at byte 2 of 9");
-    BAD("L -1 0 0\n", "not broker.lua's text at byte 2 of 9");
-    BAD("L +1 0 0\n", "not broker.lua's text at byte 2 of 9");
-    BAD("L 1 0\n", "not broker.lua's text at byte 5 of 6");
-    BAD("L 1 0 0", "not broker.lua's text at byte 7 of 7");
-    BAD("L 1 0 0 \n", "not broker.lua's text at byte 7 of 9");
-    BAD("L 1 0 0\r\n", "not broker.lua's text at byte 7 of 9");
-    BAD("L 1\t0 0\n", "not broker.lua's text at byte 3 of 8");
+    BAD("", "not broker.lua's text at byte 0 of 0: no L or N header");
+    BAD("L", "not broker.lua's text at byte 0 of 1: no L or N header");
+    BAD("X 1 0 0\n", "not broker.lua's text at byte 0 of 8: no L or N header");
+    BAD("l 1 0 0\n", "not broker.lua's text at byte 0 of 8: no L or N header");
+    BAD("L1 0 0\n", "not broker.lua's text at byte 0 of 7: no L or N header");
+    BAD("L  1 0 0\n", "not broker.lua's text at byte 2 of 9: a number expected");
+    BAD("L -1 0 0\n", "not broker.lua's text at byte 2 of 9: a number expected");
+    BAD("L +1 0 0\n", "not broker.lua's text at byte 2 of 9: a number expected");
+    BAD("L 1 0\n", "not broker.lua's text at byte 5 of 6: a space expected after a number");
+    BAD("L 1 0 0", "not broker.lua's text at byte 7 of 7: a line end expected after a number");
+    BAD("L 1 0 0 \n", "not broker.lua's text at byte 7 of 9: a line end expected after a number");
+    BAD("L 1 0 0\r\n", "not broker.lua's text at byte 7 of 9: a line end expected after a number");
+    BAD("L 1\t0 0\n", "not broker.lua's text at byte 3 of 8: a space expected after a number");
 }
 
 /* Numbers past their limits: ids past 2^63-1 (or 2^64), more queues or
@@ -348,42 +348,42 @@ static void test_refused_numbers(void)
     char text[512];
     int n;
 
-    BAD("L 9223372036854775808 0 0\n", "not broker.lua's text at byte 20 of 26");
-    BAD("L 18446744073709551616 0 0\n", "not broker.lua's text at byte 21 of 27");
-    BAD("L 1 99999999999999999999999 0\n", "not broker.lua's text at byte 22 of 30");
-    BAD("N 1 0 1048577\n", "not broker.lua's text at byte 12 of 14");
+    BAD("L 9223372036854775808 0 0\n", "not broker.lua's text at byte 20 of 26: a number out of range");
+    BAD("L 18446744073709551616 0 0\n", "not broker.lua's text at byte 21 of 27: a number out of range");
+    BAD("L 1 99999999999999999999999 0\n", "not broker.lua's text at byte 22 of 30: a number out of range");
+    BAD("N 1 0 1048577\n", "not broker.lua's text at byte 12 of 14: a number out of range");
     /* within the limit, but more queues than 14 bytes can hold */
-    BAD("N 1 0 1048576\n", "not broker.lua's text at byte 14 of 14");
-    BAD("N 1 0 1\nQ 1 a 9223372036854775808 0 0 0 0 0\n", "not broker.lua's text at byte 32 of 44");
+    BAD("N 1 0 1048576\n", "not broker.lua's text at byte 14 of 14: more queues than the text can hold");
+    BAD("N 1 0 1\nQ 1 a 9223372036854775808 0 0 0 0 0\n", "not broker.lua's text at byte 32 of 44: a number out of range");
     /* a drop reason past CBX_DROP_RESTART */
-    BAD("N 1 0 1\nQ 1 a 0 0 5 0 0 0\n", "not broker.lua's text at byte 18 of 26");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 9 0\n", "not broker.lua's text at byte 22 of 26");
-    BAD("N 1 0 1\nQ 1 a 0 0 10 0 0 0\n", "not broker.lua's text at byte 19 of 27");
-    BAD("N 1 0 1\nQ 1 a 0 0 49 0 0 0\n", "not broker.lua's text at byte 19 of 27");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 99 0\n", "not broker.lua's text at byte 22 of 27");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 16777217\n", "not broker.lua's text at byte 31 of 33");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n1073741825 1 0 ,}\n", "not broker.lua's text at byte 35 of 44");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n24 9223372036854775808 0 ,}\n", "not broker.lua's text at byte 54 of 54");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n24 1 9223372036854775808 ,}\n", "not broker.lua's text at byte 54 of 54");
+    BAD("N 1 0 1\nQ 1 a 0 0 5 0 0 0\n", "not broker.lua's text at byte 18 of 26: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 9 0\n", "not broker.lua's text at byte 22 of 26: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 10 0 0 0\n", "not broker.lua's text at byte 19 of 27: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 49 0 0 0\n", "not broker.lua's text at byte 19 of 27: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 99 0\n", "not broker.lua's text at byte 22 of 27: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 16777217\n", "not broker.lua's text at byte 31 of 33: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n1073741825 1 0 ,}\n", "not broker.lua's text at byte 35 of 44: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n24 9223372036854775808 0 ,}\n", "not broker.lua's text at byte 54 of 54: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n24 1 9223372036854775808 ,}\n", "not broker.lua's text at byte 54 of 54: a number out of range");
     /* a name of 129 bytes */
     n = snprintf(text, sizeof text, "N 1 0 1\nQ 129 %0129d 0 0 0 0 0 0\n", 0);
-    refused(__LINE__, text, (size_t)n, "not broker.lua's text at byte 12 of 156");
+    refused(__LINE__, text, (size_t)n, "not broker.lua's text at byte 12 of 156: a number out of range");
 }
 
 /* Names that are no queue name (qname.h), and name lengths that lie. */
 static void test_refused_names(void)
 {
-    BAD("N 1 0 1\nQ 3 a/b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28");
-    BAD("N 1 0 1\nQ 1 . 0 0 0 0 0 0\n", "not broker.lua's text at byte 14 of 26");
-    BAD("N 1 0 1\nQ 2 .. 0 0 0 0 0 0\n", "not broker.lua's text at byte 15 of 27");
-    BAD("N 1 0 1\nQ 0  0 0 0 0 0 0\n", "not broker.lua's text at byte 13 of 25");
-    BAD("N 1 0 1\nQ 3 a\0b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28");
-    BAD("N 1 0 1\nQ 3 a b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28");
-    BAD("N 1 0 1\nQ 2 \xc3\xa9 0 0 0 0 0 0\n", "not broker.lua's text at byte 15 of 27");
-    BAD("N 1 0 1\nQ 4 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 12 of 28");
-    BAD("N 1 0 1\nQ 2 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 12 of 28");
+    BAD("N 1 0 1\nQ 3 a/b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28: not a queue name");
+    BAD("N 1 0 1\nQ 1 . 0 0 0 0 0 0\n", "not broker.lua's text at byte 14 of 26: not a queue name");
+    BAD("N 1 0 1\nQ 2 .. 0 0 0 0 0 0\n", "not broker.lua's text at byte 15 of 27: not a queue name");
+    BAD("N 1 0 1\nQ 0  0 0 0 0 0 0\n", "not broker.lua's text at byte 13 of 25: not a queue name");
+    BAD("N 1 0 1\nQ 3 a\0b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28: not a queue name");
+    BAD("N 1 0 1\nQ 3 a b 0 0 0 0 0 0\n", "not broker.lua's text at byte 16 of 28: not a queue name");
+    BAD("N 1 0 1\nQ 2 \xc3\xa9 0 0 0 0 0 0\n", "not broker.lua's text at byte 15 of 27: not a queue name");
+    BAD("N 1 0 1\nQ 4 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 12 of 28: a space expected after a name");
+    BAD("N 1 0 1\nQ 2 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 12 of 28: a space expected after a name");
     /* a length that runs past the end of the text */
-    BAD("N 1 0 1\nQ 100 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 14 of 30");
+    BAD("N 1 0 1\nQ 100 abc 0 0 0 0 0 0\n", "not broker.lua's text at byte 14 of 30: a length past the end of the text");
 }
 
 /* Ids within a queue rise strictly, from 1 up. */
@@ -393,38 +393,38 @@ static void test_refused_ids(void)
 
     OK("N 5 0 1\nQ 1 a 0 0 0 0 0 2\n6 4 0 ,}\n6 5 0 ,}\n", &u);
     cbx_mirror_update_free(&u);
-    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 2\n6 5 0 ,}\n6 5 0 ,}\n", "not broker.lua's text at byte 44 of 44");
-    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 2\n6 5 0 ,}\n6 4 0 ,}\n", "not broker.lua's text at byte 44 of 44");
-    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 1\n6 0 0 ,}\n", "not broker.lua's text at byte 35 of 35");
+    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 2\n6 5 0 ,}\n6 5 0 ,}\n", "not broker.lua's text at byte 44 of 44: message ids not rising");
+    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 2\n6 5 0 ,}\n6 4 0 ,}\n", "not broker.lua's text at byte 44 of 44: message ids not rising");
+    BAD("N 5 0 1\nQ 1 a 0 0 0 0 0 1\n6 0 0 ,}\n", "not broker.lua's text at byte 35 of 35: message ids not rising");
 }
 
 /* A message's line: its length against what follows, its three parts, the
  * tail's first and last bytes. */
 static void test_refused_members(void)
 {
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n0 \nzzzzz", "not broker.lua's text at byte 29 of 34");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n9 1 0 ,}\n", "not broker.lua's text at byte 28 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n5 1 0 ,}\n", "not broker.lua's text at byte 28 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n7 1 0 ,}\n", "not broker.lua's text at byte 28 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1 0 ;}\n", "not broker.lua's text at byte 35 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1 0 ,]\n", "not broker.lua's text at byte 35 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n5 1 0 }\n", "not broker.lua's text at byte 34 of 34");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n4 1 ,}\n\n", "not broker.lua's text at byte 33 of 34");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1,0,,}\n", "not broker.lua's text at byte 35 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 -1 0 }\n", "not broker.lua's text at byte 35 of 35");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n0 \nzzzzz", "not broker.lua's text at byte 29 of 34: a number expected");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n9 1 0 ,}\n", "not broker.lua's text at byte 28 of 35: a length past the end of the text");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n5 1 0 ,}\n", "not broker.lua's text at byte 28 of 35: a line end expected after a member");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n7 1 0 ,}\n", "not broker.lua's text at byte 28 of 35: a length past the end of the text");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1 0 ;}\n", "not broker.lua's text at byte 35 of 35: a message that is not cometbox's JSON");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1 0 ,]\n", "not broker.lua's text at byte 35 of 35: a message that is not cometbox's JSON");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n5 1 0 }\n", "not broker.lua's text at byte 34 of 34: a message that is not cometbox's JSON");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n4 1 ,}\n\n", "not broker.lua's text at byte 33 of 34: a number expected");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 1,0,,}\n", "not broker.lua's text at byte 35 of 35: a space expected after a number");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n6 -1 0 }\n", "not broker.lua's text at byte 35 of 35: a number expected");
     /* fewer messages than the count: too few bytes for them, then junk */
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 2\n6 1 0 ,}\n", "not broker.lua's text at byte 26 of 35");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 2\n6 1 0 ,}\nxxxxxxx", "not broker.lua's text at byte 35 of 42");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 2\n6 1 0 ,}\n", "not broker.lua's text at byte 26 of 35: more messages than the text can hold");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 2\n6 1 0 ,}\nxxxxxxx", "not broker.lua's text at byte 35 of 42: a number expected");
 }
 
 /* A queue's line, and the number of queues against the queues there are. */
 static void test_refused_queues(void)
 {
-    BAD("N 1 0 1\nq 1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 26");
-    BAD("N 1 0 1\nQ1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 25");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0\n", "not broker.lua's text at byte 23 of 24");
-    BAD("N 1 0 2\nQ 1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 26");
-    BAD("N 1 0 2\nQ 1 a 0 0 0 0 0 0\n......", "not broker.lua's text at byte 26 of 32");
+    BAD("N 1 0 1\nq 1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 26: a queue line (Q) expected");
+    BAD("N 1 0 1\nQ1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 25: a queue line (Q) expected");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0\n", "not broker.lua's text at byte 23 of 24: a space expected after a number");
+    BAD("N 1 0 2\nQ 1 a 0 0 0 0 0 0\n", "not broker.lua's text at byte 8 of 26: more queues than the text can hold");
+    BAD("N 1 0 2\nQ 1 a 0 0 0 0 0 0\n......", "not broker.lua's text at byte 26 of 32: a queue line (Q) expected");
 }
 
 /* Bytes after the last queue: a line break, a NUL, a queue more than
@@ -436,12 +436,12 @@ static void test_refused_trailing(void)
 
     memcpy(text, load3, len);
     memcpy(text + len, "\n", 1);
-    refused(__LINE__, text, len + 1, "not broker.lua's text at byte 246 of 247");
+    refused(__LINE__, text, len + 1, "not broker.lua's text at byte 246 of 247: bytes after the last queue");
     memcpy(text + len, "\0", 1);
-    refused(__LINE__, text, len + 1, "not broker.lua's text at byte 246 of 247");
+    refused(__LINE__, text, len + 1, "not broker.lua's text at byte 246 of 247: bytes after the last queue");
     memcpy(text + len, "Q 1 e 0 0 0 0 0 0\n", 18);
-    refused(__LINE__, text, len + 18, "not broker.lua's text at byte 246 of 264");
-    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 0\nQ 1 b 0 0 0 0 0 0\n", "not broker.lua's text at byte 26 of 44");
+    refused(__LINE__, text, len + 18, "not broker.lua's text at byte 246 of 264: bytes after the last queue");
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 0\nQ 1 b 0 0 0 0 0 0\n", "not broker.lua's text at byte 26 of 44: bytes after the last queue");
 }
 
 /* Every prefix of a well-formed text is refused (each in a buffer of its
@@ -471,9 +471,9 @@ static void test_refused_truncated(void)
             CHECK(u.qs == NULL && u.nq == 0);
             free(p);
         }
-    refused(__LINE__, load3, 13, "not broker.lua's text at byte 13 of 13");
-    refused(__LINE__, load3, 245, "not broker.lua's text at byte 193 of 245");
-    refused(__LINE__, bin, 115, "not broker.lua's text at byte 109 of 115");
+    refused(__LINE__, load3, 13, "not broker.lua's text at byte 13 of 13: more queues than the text can hold");
+    refused(__LINE__, load3, 245, "not broker.lua's text at byte 193 of 245: a length past the end of the text");
+    refused(__LINE__, bin, 115, "not broker.lua's text at byte 109 of 115: a length past the end of the text");
 }
 
 /* A text refused after messages were made (in an earlier queue and earlier
@@ -485,10 +485,10 @@ static void test_refused_frees(void)
     BAD("N 1003 0 2\n"
         "Q 1 a 0 0 0 0 0 2\n6 7 0 ,}\n6 8 0 ,}\n"
         "Q 1 b 0 0 0 0 0 2\n6 9 0 ,}\n6 9 0 ,}\n",
-        "not broker.lua's text at byte 83 of 83");
+        "not broker.lua's text at byte 83 of 83: message ids not rising");
     memcpy(text, load3, sizeof load3);
     memcpy(strstr(text, "c.d 10"), "c/d", 3);
-    refused(__LINE__, text, sizeof text - 1, "not broker.lua's text at byte 177 of 246");
+    refused(__LINE__, text, sizeof text - 1, "not broker.lua's text at byte 177 of 246: not a queue name");
 }
 
 /* err is cut to errlen; none at all may be asked for. */
