@@ -56,7 +56,7 @@ static const char *rd_bytes(struct rd *r, size_t len, char sep)
     return s;
 }
 
-#define ID_MAX (UINT64_MAX / 2)
+#define ID_MAX ((UINT64_C(1) << 53) - 1) /* ids stay below 2^53 (PROTOCOL.md): broker.lua's numbers are doubles */
 
 /* "LEN ID PUBLISHED_US TAIL\n": one message. */
 static bool rd_msg(struct rd *r, uint64_t after, struct cbx_msg **out)

@@ -340,7 +340,7 @@ static void test_refused_header(void)
     BAD("L 1\t0 0\n", "not broker.lua's text at byte 3 of 8: a space expected after a number");
 }
 
-/* Numbers past their limits: ids past 2^63-1 (or 2^64), more queues or
+/* Numbers past their limits: ids past 2^53-1 (2^63, 2^64), more queues or
  * messages than can be, a drop reason that is none, a name or a message
  * longer than the limits. */
 static void test_refused_numbers(void)
@@ -348,13 +348,15 @@ static void test_refused_numbers(void)
     char text[512];
     int n;
 
-    BAD("L 9223372036854775808 0 0\n", "not broker.lua's text at byte 20 of 26: a number out of range");
-    BAD("L 18446744073709551616 0 0\n", "not broker.lua's text at byte 21 of 27: a number out of range");
-    BAD("L 1 99999999999999999999999 0\n", "not broker.lua's text at byte 22 of 30: a number out of range");
+    BAD("L 9007199254740992 0 0\n", "not broker.lua's text at byte 17 of 23: a number out of range"); /* 2^53 */
+    BAD("N 1 0 1\nQ 1 a 0 0 0 0 0 1\n21 9007199254740992 0 ,}\n", "not broker.lua's text at byte 51 of 51: a number out of range");
+    BAD("L 9223372036854775808 0 0\n", "not broker.lua's text at byte 17 of 26: a number out of range");
+    BAD("L 18446744073709551616 0 0\n", "not broker.lua's text at byte 18 of 27: a number out of range");
+    BAD("L 1 99999999999999999999999 0\n", "not broker.lua's text at byte 19 of 30: a number out of range");
     BAD("N 1 0 1048577\n", "not broker.lua's text at byte 12 of 14: a number out of range");
     /* within the limit, but more queues than 14 bytes can hold */
     BAD("N 1 0 1048576\n", "not broker.lua's text at byte 14 of 14: more queues than the text can hold");
-    BAD("N 1 0 1\nQ 1 a 9223372036854775808 0 0 0 0 0\n", "not broker.lua's text at byte 32 of 44: a number out of range");
+    BAD("N 1 0 1\nQ 1 a 9223372036854775808 0 0 0 0 0\n", "not broker.lua's text at byte 29 of 44: a number out of range");
     /* a drop reason past CBX_DROP_RESTART */
     BAD("N 1 0 1\nQ 1 a 0 0 5 0 0 0\n", "not broker.lua's text at byte 18 of 26: a number out of range");
     BAD("N 1 0 1\nQ 1 a 0 0 0 0 9 0\n", "not broker.lua's text at byte 22 of 26: a number out of range");
