@@ -30,7 +30,6 @@
 #include "../common/msg.h"
 #include "../common/qmap.h"
 #include "embedded.h"
-#include "settings.h"
 
 static void maybe_up(struct cbx_broker *b);
 
@@ -201,13 +200,8 @@ static void maybe_up(struct cbx_broker *b)
     cbx_log(CBX_LOG_INFO, "broker: connected to Redis at %s", b->url_shown);
     for (size_t i = 0; i < b->nqbuckets; i++)
         for (struct qent *e = b->qbuckets[i]; e != NULL; e = e->next) {
-            if (o == NULL) {
-                if ((o = cbx_broker_op_new(OP_LOAD, NULL)) == NULL)
-                    return;
-                cbx_broker_op_script(o, b, "load");
-                cbx_broker_op_limits(o, cbx_settings_get(b->s));
-                cbx_broker_op_args(o, "");
-            }
+            if (o == NULL && (o = cbx_broker_load_new(b, NULL, false, 0)) == NULL)
+                return;
             cbx_broker_op_arg(o, e->name, e->len);
             if (++in_op == RESYNC_CHUNK) {
                 if (cbx_broker_op_finish(o))

@@ -96,13 +96,18 @@ local function keep_empty(name, retain)
   redis.call('PEXPIRE', P .. ':k:' .. name, ms)
 end
 
+-- a queue holding messages, its oldest due at: swept then, its keys kept
+local function keep_due(name, at)
+  redis.call('ZADD', P .. ':exp', fmt(at), name)
+  redis.call('PERSIST', P .. ':s:' .. name)
+  redis.call('PERSIST', P .. ':k:' .. name)
+end
+
 local function save(name, s, ttl, retain)
   save_state(name, s)
   local at = due(name, s, ttl, retain)
   if at then
-    redis.call('ZADD', P .. ':exp', fmt(at), name)
-    redis.call('PERSIST', P .. ':s:' .. name)
-    redis.call('PERSIST', P .. ':k:' .. name)
+    keep_due(name, at)
   else
     keep_empty(name, retain)
   end
@@ -259,9 +264,7 @@ if op == 'publish' then
       -- its oldest is this publish's first: due at now + message-ttl
       redis.call('SADD', P .. ':queues', name)
       save_state(name, s)
-      redis.call('ZADD', P .. ':exp', fmt(now + ttl), name)
-      redis.call('PERSIST', P .. ':s:' .. name)
-      redis.call('PERSIST', P .. ':k:' .. name)
+      keep_due(name, now + ttl)
     elseif s.p ~= purged[name] then
       -- its oldest changed (a drop may even have emptied it before this
       -- publish filled it again: drop() took it out of P:queues)

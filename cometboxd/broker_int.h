@@ -140,6 +140,9 @@ void cbx_broker_op_arg_u64(struct op *o, uint64_t v);
 void cbx_broker_op_script(struct op *o, struct cbx_broker *b, const char *what);
 void cbx_broker_op_limits(struct op *o, const struct cbx_config *cfg);
 bool cbx_broker_op_finish(struct op *o);
+/* A load with its first LOAD_NAMES arguments (since, or "" for none);
+ * its queue names follow. NULL: out of memory. */
+struct op *cbx_broker_load_new(struct cbx_broker *b, struct cbx_broker_ticket *t, bool has_since, uint64_t since);
 void cbx_broker_op_free(struct op *o);
 void cbx_broker_wake_thread(struct cbx_broker *b);
 /* tells t (NULL: nobody waits) under the broker lock */

@@ -271,19 +271,28 @@ enum cbx_err cbx_broker_publish_wait(struct cbx_broker *b, const struct cbx_pub_
     return t.rc;
 }
 
-enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
-                             struct cbx_broker_ticket *t)
+struct op *cbx_broker_load_new(struct cbx_broker *b, struct cbx_broker_ticket *t, bool has_since, uint64_t since)
 {
     struct op *o = cbx_broker_op_new(OP_LOAD, t);
 
     if (o == NULL)
-        return CBX_ERR_NOMEM;
+        return NULL;
     cbx_broker_op_script(o, b, "load");
     cbx_broker_op_limits(o, cbx_settings_get(b->s));
     if (has_since)
         cbx_broker_op_arg_u64(o, since);
     else
         cbx_broker_op_args(o, "");
+    return o; /* LOAD_NAMES arguments */
+}
+
+enum cbx_err cbx_broker_sync(struct cbx_broker *b, const struct cbx_qlist *queues, bool has_since, uint64_t since,
+                             struct cbx_broker_ticket *t)
+{
+    struct op *o = cbx_broker_load_new(b, t, has_since, since);
+
+    if (o == NULL)
+        return CBX_ERR_NOMEM;
     for (size_t i = 0; i < queues->n; i++)
         cbx_broker_op_args(o, queues->names[i]);
     return op_submit(b, o);

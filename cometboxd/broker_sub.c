@@ -300,33 +300,45 @@ enum cbx_err cbx_broker_script_error(struct cbx_broker *b, const redisReply *r)
     return CBX_ERR_UNAVAILABLE;
 }
 
+/* Reads a change or load text of broker.lua into u; false (counted and
+ * logged) when it is not one. */
+static bool parse(struct cbx_broker *b, const char *text, size_t len, struct cbx_mirror_update *u)
+{
+    char err[128];
+
+    if (cbx_mirror_parse(text, len, u, err, sizeof err) == CBX_OK)
+        return true;
+    cbx_broker_set_error(b, "a change from Redis could not be read (%s)", err);
+    cbx_log(CBX_LOG_WARN, "broker: a change from Redis could not be read (%s); ignored", err);
+    return false;
+}
+
+/* Applies u to the queue map, one wake-up per pool thread for all of it,
+ * and frees it. */
+static void apply_update(struct cbx_broker *b, struct cbx_mirror_update *u)
+{
+    cbx_pool_defer_begin();
+    if (cbx_qmap_mirror_apply(b->s->qmap, u) != CBX_OK)
+        cbx_log(CBX_LOG_WARN, "broker: out of memory applying a change; the next load completes it");
+    cbx_pool_defer_end();
+    cbx_mirror_update_free(u);
+}
+
 void cbx_broker_apply(struct cbx_broker *b, const char *text, size_t len)
 {
     struct cbx_mirror_update u;
-    char err[96];
 
-    if (cbx_mirror_parse(text, len, &u, err, sizeof err) != CBX_OK) {
-        cbx_broker_set_error(b, "a change from Redis could not be read (%s)", err);
-        cbx_log(CBX_LOG_WARN, "broker: a change from Redis could not be read (%s); ignored", err);
-        return;
-    }
-    cbx_pool_defer_begin(); /* one wake-up per pool thread for the whole change */
-    if (cbx_qmap_mirror_apply(b->s->qmap, &u) != CBX_OK)
-        cbx_log(CBX_LOG_WARN, "broker: out of memory applying a change; the next load completes it");
-    cbx_pool_defer_end();
-    cbx_mirror_update_free(&u);
+    if (parse(b, text, len, &u))
+        apply_update(b, &u);
 }
 
 /* Applies the batch kept so far, all its queues at once. */
 static void batch_apply(struct cbx_broker *b)
 {
-    if (b->batch.nq > 0) {
-        cbx_pool_defer_begin();
-        if (cbx_qmap_mirror_apply(b->s->qmap, &b->batch) != CBX_OK)
-            cbx_log(CBX_LOG_WARN, "broker: out of memory applying a change; the next load completes it");
-        cbx_pool_defer_end();
-    }
-    cbx_mirror_update_free(&b->batch);
+    if (b->batch.nq > 0)
+        apply_update(b, &b->batch);
+    else
+        cbx_mirror_update_free(&b->batch);
     b->batch_id = 0;
 }
 
@@ -337,34 +349,24 @@ static void change(struct cbx_broker *b, const char *text, size_t len)
 {
     struct cbx_mirror_update u;
     struct cbx_mirror_queue *qs;
-    char err[96];
 
     if (len > 2 && text[0] == 'E') {
         if (b->batch_id != 0 && strtoull(text + 2, NULL, 10) == b->batch_id)
             batch_apply(b);
         return;
     }
-    if (cbx_mirror_parse(text, len, &u, err, sizeof err) != CBX_OK) {
-        cbx_broker_apply(b, text, len); /* (logs why) */
+    if (!parse(b, text, len, &u))
         return;
-    }
-    if (u.first_id == 0 && b->batch_id == 0) {
-        cbx_mirror_update_free(&u);
-        cbx_broker_apply(b, text, len);
-        return;
-    }
     if (u.first_id != b->batch_id && b->batch_id != 0)
         batch_apply(b); /* (its "E" cannot have been lost on one connection) */
     if (u.first_id == 0) {
-        cbx_mirror_update_free(&u);
-        cbx_broker_apply(b, text, len);
+        apply_update(b, &u);
         return;
     }
     qs = realloc(b->batch.qs, (b->batch.nq + u.nq) * sizeof *qs);
     if (qs == NULL) {
         batch_apply(b);
-        cbx_broker_apply(b, text, len);
-        cbx_mirror_update_free(&u);
+        apply_update(b, &u);
         return;
     }
     memcpy(qs + b->batch.nq, u.qs, u.nq * sizeof *qs);

@@ -164,6 +164,6 @@ void cbx_qmap_mirror_acked(struct cbx_qmap *m, const char *name, size_t len, uin
     pthread_mutex_lock(&m->mu);
     q = cbx_queue_find(m, name, len, cbx_qmap_hash(name, len));
     if (q != NULL && q->mirrored)
-        cbx_queue_ack_quietly(m, q, upto < m->last_id ? upto : m->last_id, cbx_now_mono_us(), false);
+        cbx_queue_ack_quietly(m, q, upto, cbx_now_mono_us(), false); /* (it stops at the last id seen) */
     pthread_mutex_unlock(&m->mu);
 }
